@@ -1,1 +1,152 @@
-"""Worker entry point."""
+"""The dunning worker: `python worker.py` (or `dunning worker`).
+
+Env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DUNNING_TASK_QUEUE, DUNNING_POLICY, DATABASE_URL,
+STRIPE_API_KEY / STRIPE_API_BASE, SENDGRID_API_KEY / SENDGRID_API_HOST, DUNNING_EMAIL_FROM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from activities.email import EmailActivities, make_sendgrid_client
+from activities.ledger import Ledger, LedgerActivities, make_engine
+from activities.stripe_billing import StripeActivities, make_stripe_client
+from models.settings import Settings, get_settings
+from policies.loader import load_policy
+from workflows.dunning import DunningWorkflow
+from workflows.search_attributes import ALL_KEYS
+
+log = logging.getLogger("dunning.worker")
+
+_INDEXED_TYPE = {
+    SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SearchAttributeIndexedValueType.INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    SearchAttributeIndexedValueType.DATETIME: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register missing custom search attributes; returns the names added (idempotent)."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    known = set(existing.custom_attributes) | set(existing.system_attributes)
+    missing = {
+        key.name: _INDEXED_TYPE[key.indexed_value_type]
+        for key in ALL_KEYS
+        if key.name not in known
+    }
+    if not missing:
+        return []
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    except RPCError as err:
+        # Another worker registering at the same moment is fine.
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    return sorted(missing)
+
+
+def build_activities(
+    settings: Settings, ledger: Ledger
+) -> tuple[StripeActivities, EmailActivities, LedgerActivities]:
+    stripe_activities = StripeActivities(make_stripe_client(settings), ledger, settings.dunning_policy)
+    email_activities = EmailActivities(
+        make_sendgrid_client(settings),
+        ledger,
+        sender=settings.dunning_email_from,
+        update_payment_url=settings.dunning_update_payment_url,
+    )
+    return stripe_activities, email_activities, LedgerActivities(ledger)
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    activities: tuple[StripeActivities, EmailActivities, LedgerActivities],
+    executor: ThreadPoolExecutor,
+    shutdown_seconds: float = 30.0,
+) -> Worker:
+    stripe_activities, email_activities, ledger_activities = activities
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[DunningWorkflow],
+        activities=[
+            stripe_activities.get_invoice_context,
+            stripe_activities.retry_payment,
+            stripe_activities.apply_final_action,
+            email_activities.send_email,
+            ledger_activities.record_support_action,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+        graceful_shutdown_timeout=timedelta(seconds=shutdown_seconds),
+    )
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    load_policy(settings.dunning_policy)  # fail fast, naming the bad file and field
+    client = await connect(settings)
+    added = await ensure_search_attributes(client, settings.temporal_namespace)
+    if added:
+        log.info("Registered search attributes: %s", ", ".join(added))
+    ledger = Ledger(make_engine(settings.database_url))
+    with ThreadPoolExecutor(max_workers=32) as executor:
+        worker = build_worker(
+            client,
+            settings.dunning_task_queue,
+            build_activities(settings, ledger),
+            executor,
+            settings.worker_shutdown_seconds,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "Worker on %s/%s, task queue %r, policy %s",
+            settings.temporal_address,
+            settings.temporal_namespace,
+            settings.dunning_task_queue,
+            settings.dunning_policy,
+        )
+        async with worker:
+            await stop.wait()
+            log.info("Shutting down (up to %ss for running activities)", settings.worker_shutdown_seconds)
+    ledger.engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data shapes: settings, workflow and activity inputs/results, and the ledger's ORM tables."""

@@ -1,0 +1,1 @@
+"""Temporal workflows: one workflow class per module."""

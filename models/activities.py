@@ -1,0 +1,125 @@
+"""Inputs and results of the activities (Stripe, email, ledger)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from models.dunning import Outcome
+from policies.schema import Policy
+
+InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
+
+
+class InvoiceContextInput(BaseModel):
+    invoice_id: str
+    customer_id: str
+    subscription_id: str | None = None
+    amount_due: int
+    currency: str
+    policy: str | None = None
+    decline_code: str | None = None
+    stripe_event_id: str | None = None
+    workflow_id: str
+    opened_at: datetime
+
+
+class InvoiceContextResult(BaseModel):
+    invoice_status: InvoiceStatus
+    customer_name: str | None = None
+    customer_email: str | None = None
+    locale: str = "en"
+    amount_due: int
+    amount_remaining: int
+    currency: str
+    hosted_invoice_url: str | None = None
+    subscription_id: str | None = None
+    subscription_status: str | None = None
+    # The policy is resolved here and recorded in history, so a running case keeps the
+    # policy it started with even when the worker's policy file changes (determinism).
+    policy: Policy
+
+
+class RetryPaymentInput(BaseModel):
+    invoice_id: str
+    attempt: int
+    trigger: str
+    step: int | None = None
+
+
+class RetryPaymentResult(BaseModel):
+    attempt: int
+    idempotency_key: str
+    outcome: Literal["succeeded", "declined", "already_paid", "not_payable"]
+    invoice_status: InvoiceStatus | None = None
+    amount_paid: int = 0
+    decline_code: str | None = None
+    advice_code: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+
+class FinalActionInput(BaseModel):
+    invoice_id: str
+    subscription_id: str | None = None
+    action: Literal["cancel_subscription", "mark_uncollectible", "leave_past_due"]
+    attempts: int
+    grace_days: int
+
+
+class FinalActionResult(BaseModel):
+    action: str
+    outcome: Outcome
+    detail: str
+
+
+class SendEmailInput(BaseModel):
+    invoice_id: str
+    dedupe_key: str
+    template: str
+    level: str | None = None
+    step: int | None = None
+    to_email: str | None = None
+    customer_id: str
+    customer_name: str | None = None
+    locale: str = "en"
+    amount_due: int
+    currency: str
+    hosted_invoice_url: str | None = None
+    action_needed: Literal["update_payment_method", "authenticate"] | None = None
+    final_deadline: datetime | None = None
+    final_action: Literal["cancel_subscription", "mark_uncollectible", "leave_past_due"] | None = (
+        None
+    )
+    attempts: int = 0
+    # Set when this message closes the case (the recovery confirmation): the same activity
+    # records the outcome, so closing costs no extra activity.
+    closes_with: Outcome | None = None
+    amount_recovered: int = 0
+
+
+class SendEmailResult(BaseModel):
+    dedupe_key: str
+    status: Literal["sent", "duplicate", "rejected", "no_address", "uncertain"]
+    provider_message_id: str | None = None
+    detail: str | None = None
+
+
+class RecordSupportActionInput(BaseModel):
+    invoice_id: str
+    request_id: str
+    action: str
+    by: str
+    reason: str | None = None
+    days: int | None = None
+    result: str
+    at: datetime
+    via: Literal["update", "signal"]
+    closes_with: Outcome | None = None
+    attempts: int = 0
+
+
+class RecordSupportActionResult(BaseModel):
+    recorded: bool

@@ -1,0 +1,107 @@
+"""The ledger: one row per case, plus its attempts, notifications, support actions and outcome.
+
+Every table has a natural unique key (invoice, idempotency key, dedupe key, request id) so each
+write is idempotent: an activity retried after a crash writes nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(300))
+    customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    customer_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    customer_name: Mapped[str | None] = mapped_column(String(255))
+    amount_due: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    policy: Mapped[str] = mapped_column(String(100))
+    first_decline_code: Mapped[str | None] = mapped_column(String(100))
+    stripe_event_id: Mapped[str | None] = mapped_column(String(255))
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None]
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+    __table_args__ = (UniqueConstraint("invoice_id", "attempt_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("cases.invoice_id"), index=True)
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    trigger: Mapped[str] = mapped_column(String(40))
+    step: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))
+    decline_code: Mapped[str | None] = mapped_column(String(100))
+    advice_code: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("cases.invoice_id"), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    channel: Mapped[str] = mapped_column(String(20), default="email")
+    template: Mapped[str] = mapped_column(String(50))
+    level: Mapped[str | None] = mapped_column(String(20))
+    step: Mapped[int | None] = mapped_column(Integer)
+    to_address: Mapped[str | None] = mapped_column(String(320))
+    # claimed -> sent | rejected | uncertain; failed_retryable may be claimed again.
+    status: Mapped[str] = mapped_column(String(20))
+    claim_attempt: Mapped[int] = mapped_column(Integer, default=1)
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class SupportAction(Base):
+    __tablename__ = "support_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("cases.invoice_id"), index=True)
+    request_id: Mapped[str] = mapped_column(String(255), unique=True)
+    action: Mapped[str] = mapped_column(String(30))
+    by: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(Text)
+    days: Mapped[int | None] = mapped_column(Integer)
+    via: Mapped[str] = mapped_column(String(10))
+    result: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class CaseOutcome(Base):
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("cases.invoice_id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(30), index=True)
+    amount_recovered: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    recovered_step: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,210 @@
+"""The pure dunning engine: given a case's state and a moment, what happens next and when.
+
+No I/O and no Temporal import: `DunningWorkflow` interprets the answers with durable timers and
+activities, tests explore the rules with hypothesis, and a simulation can replay them offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from policies.schema import DeclineClass, Policy, Step
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    PAYMENT_METHOD_UPDATED = "payment_method_updated"
+    SUPPORT = "support"
+
+
+class ActionKind(StrEnum):
+    RUN_STEP = "run_step"
+    RETRY_NOW = "retry_now"
+    ASK_CUSTOMER = "ask_customer"
+    FINAL_ACTION = "final_action"
+    WAIT_FOR_RESUME = "wait_for_resume"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class CaseState:
+    started_at: datetime
+    steps_done: int = 0
+    auto_attempts: int = 0
+    manual_attempts: int = 0
+    decline_class: DeclineClass = DeclineClass.SOFT
+    grace_days: int = 0
+    paused_since: datetime | None = None
+    paused_total: timedelta = timedelta(0)
+    pending_retry: Trigger | None = None
+    customer_notice_due: bool = False
+    final_action_done: bool = False
+    closed: bool = False
+    grants: tuple[int, ...] = field(default=())
+
+    @property
+    def attempts(self) -> int:
+        return self.auto_attempts + self.manual_attempts
+
+
+@dataclass(frozen=True)
+class NextAction:
+    kind: ActionKind
+    at: datetime | None = None
+    step_index: int | None = None
+    charge: bool = False
+    trigger: Trigger | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self.at is not None and self.at <= now
+
+
+def classify_decline(
+    policy: Policy, decline_code: str | None, advice_code: str | None
+) -> DeclineClass:
+    """Stripe's advice_code, when present, takes precedence over the decline code."""
+    rules = policy.declines
+    if advice_code and advice_code in rules.advice_codes:
+        return rules.advice_codes[advice_code]  # type: ignore[index]
+    if decline_code:
+        if decline_code in rules.new_payment_method:
+            return DeclineClass.NEW_PAYMENT_METHOD
+        if decline_code in rules.authentication:
+            return DeclineClass.AUTHENTICATION
+        if decline_code in rules.soft:
+            return DeclineClass.SOFT
+    return rules.default
+
+
+def shift(state: CaseState, now: datetime | None = None) -> timedelta:
+    """Grace and paused time push every remaining deadline later by the same amount."""
+    paused = state.paused_total
+    if state.paused_since is not None and now is not None and now > state.paused_since:
+        paused += now - state.paused_since
+    return timedelta(days=state.grace_days) + paused
+
+
+def step_due(policy: Policy, state: CaseState, index: int, now: datetime | None = None) -> datetime:
+    return state.started_at + policy.steps[index].offset + shift(state, now)
+
+
+def final_deadline(policy: Policy, state: CaseState, now: datetime | None = None) -> datetime:
+    return state.started_at + policy.final.after + shift(state, now)
+
+
+def step_charges(policy: Policy, state: CaseState, step: Step) -> bool:
+    # Only soft declines are retried off-session: Stripe's guidance is that retrying a card
+    # that needs replacing or authentication fails again and can hurt the account's standing.
+    return (
+        step.retry
+        and state.decline_class == DeclineClass.SOFT
+        and state.auto_attempts < policy.max_attempts
+    )
+
+
+def next_action(policy: Policy, state: CaseState, now: datetime) -> NextAction:
+    if state.closed:
+        return NextAction(ActionKind.CLOSED)
+    if state.paused_since is not None:
+        return NextAction(ActionKind.WAIT_FOR_RESUME)
+    if state.pending_retry is not None:
+        return NextAction(ActionKind.RETRY_NOW, at=now, charge=True, trigger=state.pending_retry)
+    if state.customer_notice_due:
+        return NextAction(ActionKind.ASK_CUSTOMER, at=now)
+    if state.steps_done < len(policy.steps):
+        index = state.steps_done
+        step = policy.steps[index]
+        return NextAction(
+            ActionKind.RUN_STEP,
+            at=step_due(policy, state, index),
+            step_index=index,
+            charge=step_charges(policy, state, step),
+            trigger=Trigger.SCHEDULE,
+        )
+    if state.final_action_done:
+        return NextAction(ActionKind.CLOSED)
+    return NextAction(ActionKind.FINAL_ACTION, at=final_deadline(policy, state))
+
+
+# Transitions. Each returns a new state; the workflow keeps the latest one.
+
+
+def after_step(state: CaseState, charged: bool) -> CaseState:
+    return replace(
+        state,
+        steps_done=state.steps_done + 1,
+        auto_attempts=state.auto_attempts + (1 if charged else 0),
+    )
+
+
+def after_retry_now(state: CaseState) -> CaseState:
+    return replace(state, pending_retry=None, manual_attempts=state.manual_attempts + 1)
+
+
+def after_decline(state: CaseState, decline_class: DeclineClass) -> CaseState:
+    needs_customer = decline_class != DeclineClass.SOFT and decline_class != state.decline_class
+    return replace(
+        state,
+        decline_class=decline_class,
+        customer_notice_due=state.customer_notice_due or needs_customer,
+    )
+
+
+def after_customer_asked(state: CaseState) -> CaseState:
+    return replace(state, customer_notice_due=False)
+
+
+def after_final_action(state: CaseState) -> CaseState:
+    return replace(state, final_action_done=True, closed=True)
+
+
+def close(state: CaseState) -> CaseState:
+    return replace(state, closed=True, pending_retry=None, customer_notice_due=False)
+
+
+def request_retry(state: CaseState, trigger: Trigger) -> CaseState:
+    # A new card resets the decline class: the old card's decline says nothing about the new one.
+    decline_class = (
+        DeclineClass.SOFT if trigger == Trigger.PAYMENT_METHOD_UPDATED else state.decline_class
+    )
+    return replace(state, pending_retry=trigger, decline_class=decline_class)
+
+
+def grace_problem(policy: Policy, state: CaseState, days: int) -> str | None:
+    """Why a grant of `days` is not allowed, or None when it is."""
+    limits = policy.grace
+    if state.closed:
+        return "the case is closed"
+    if days <= 0:
+        return "grace must be at least 1 day"
+    if days > limits.max_days_per_grant:
+        return f"grace is limited to {limits.max_days_per_grant} days per grant"
+    remaining = limits.max_total_days - state.grace_days
+    if days > remaining:
+        return (
+            f"grace is limited to {limits.max_total_days} days in total; "
+            f"{state.grace_days} already granted, {max(remaining, 0)} left"
+        )
+    return None
+
+
+def grant_grace(policy: Policy, state: CaseState, days: int) -> CaseState:
+    problem = grace_problem(policy, state, days)
+    if problem:
+        raise ValueError(problem)
+    return replace(state, grace_days=state.grace_days + days, grants=(*state.grants, days))
+
+
+def pause(state: CaseState, now: datetime) -> CaseState:
+    if state.closed or state.paused_since is not None:
+        raise ValueError("the case is closed" if state.closed else "the case is already paused")
+    return replace(state, paused_since=now)
+
+
+def resume(state: CaseState, now: datetime) -> CaseState:
+    if state.paused_since is None:
+        raise ValueError("the case is not paused")
+    paused_for = max(now - state.paused_since, timedelta(0))
+    return replace(state, paused_since=None, paused_total=state.paused_total + paused_for)

@@ -1,0 +1,110 @@
+"""The dunning policy format (see policies/default.yaml and the README's "Policy format")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from policies.durations import Duration
+
+Level = Literal["friendly", "reminder", "urgent", "final"]
+FinalAction = Literal["cancel_subscription", "mark_uncollectible", "leave_past_due"]
+StepTemplate = Literal["payment_failed", "reminder", "urgent", "final_notice"]
+AdviceCode = Literal["do_not_try_again", "try_again_later", "confirm_card_data"]
+
+
+class DeclineClass(StrEnum):
+    SOFT = "soft"
+    """Retry on schedule: the same card may well work later (e.g. insufficient_funds)."""
+    NEW_PAYMENT_METHOD = "new_payment_method"
+    """Retrying the same card cannot work: ask the customer and retry once they update it."""
+    AUTHENTICATION = "authentication"
+    """The issuer wants 3-D Secure: send the pay/authenticate link, no off-session retry."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Step(_Strict):
+    offset: Duration = Field(description="time after the first failure")
+    retry: bool = Field(description="retry the charge at this step (soft declines only)")
+    template: StepTemplate | None = Field(default=None, description="email to send, if any")
+    level: Level
+
+
+class Final(_Strict):
+    action: FinalAction
+    after: Duration = Field(description="time after the first failure; grace moves it later")
+
+
+class Grace(_Strict):
+    max_days_per_grant: int = Field(ge=1, le=365)
+    max_total_days: int = Field(ge=0, le=730)
+
+    @model_validator(mode="after")
+    def _per_grant_within_total(self) -> Grace:
+        if self.max_days_per_grant > self.max_total_days and self.max_total_days > 0:
+            raise ValueError("max_days_per_grant cannot exceed max_total_days")
+        return self
+
+
+def _default_advice() -> dict[AdviceCode, DeclineClass]:
+    # Stripe: advice_code supersedes the decline code. do_not_try_again means the issuer
+    # will keep refusing this card; confirm_card_data means the stored details are wrong.
+    return {
+        "do_not_try_again": DeclineClass.NEW_PAYMENT_METHOD,
+        "try_again_later": DeclineClass.SOFT,
+        "confirm_card_data": DeclineClass.NEW_PAYMENT_METHOD,
+    }
+
+
+class Declines(_Strict):
+    new_payment_method: frozenset[str] = frozenset()
+    authentication: frozenset[str] = frozenset()
+    soft: frozenset[str] = frozenset()
+    default: DeclineClass = DeclineClass.SOFT
+    advice_codes: dict[AdviceCode, DeclineClass] = Field(default_factory=_default_advice)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Declines:
+        groups = {
+            "new_payment_method": self.new_payment_method,
+            "authentication": self.authentication,
+            "soft": self.soft,
+        }
+        seen: dict[str, str] = {}
+        for group, codes in groups.items():
+            for code in codes:
+                if code in seen:
+                    raise ValueError(
+                        f"decline code {code!r} is listed in both {seen[code]} and {group}"
+                    )
+                seen[code] = group
+        return self
+
+
+class Policy(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    max_attempts: int = Field(ge=0, le=50, description="cap on automatic charge retries")
+    steps: tuple[Step, ...] = Field(min_length=1)
+    final: Final
+    grace: Grace
+    declines: Declines = Declines()
+
+    @model_validator(mode="after")
+    def _schedule_is_monotonic(self) -> Policy:
+        previous: timedelta | None = None
+        for index, step in enumerate(self.steps):
+            if previous is not None and step.offset <= previous:
+                raise ValueError(
+                    f"steps[{index}].offset must be later than steps[{index - 1}].offset"
+                )
+            previous = step.offset
+        if self.final.after <= self.steps[-1].offset:
+            raise ValueError("final.after must be later than the last step's offset")
+        return self
