@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -160,11 +162,13 @@ class DunningWorkflow(SupportMixin):
         timeout = None
         if action.at is not None:
             timeout = max(action.at - workflow.now(), timedelta(seconds=1))
-        await workflow.wait_condition(
-            lambda: self.revision != seen,
-            timeout=timeout,
-            timeout_summary=f"Wait for {describe_action(self.policy, action)} at {when(action.at)}",
-        )
+        # A durable timer that also wakes on any signal or update (the revision changes).
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(
+                lambda: self.revision != seen,
+                timeout=timeout,
+                timeout_summary=f"Wait for {describe_action(self.policy, action)} at {when(action.at)}",
+            )
 
     async def _perform(self, action: engine.NextAction) -> None:
         assert self.policy is not None

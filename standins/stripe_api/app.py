@@ -23,29 +23,27 @@ from .state import Fault, new_id
 
 Handler = Callable[..., dict[str, Any]]
 _ID = r"([A-Za-z0-9_]+)"
-ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
-    (m, re.compile(f"^/v1/{p}$"), h)
-    for m, p, h in [
-        ("POST", "customers", customers.create_customer),
-        ("GET", f"customers/{_ID}", customers.retrieve_customer),
-        ("POST", f"customers/{_ID}", customers.update_customer),
-        ("GET", f"payment_methods/{_ID}", customers.retrieve_payment_method),
-        ("POST", f"payment_methods/{_ID}/attach", customers.attach_payment_method),
-        ("POST", "prices", subscriptions.create_price),
-        ("POST", "subscriptions", subscriptions.create_subscription),
-        ("GET", f"subscriptions/{_ID}", subscriptions.retrieve_subscription),
-        ("POST", f"subscriptions/{_ID}", subscriptions.update_subscription),
-        ("DELETE", f"subscriptions/{_ID}", subscriptions.cancel_subscription),
-        ("GET", "invoices", invoices.list_invoices),
-        ("POST", "invoices", invoices.create_invoice),
-        ("GET", f"invoices/{_ID}", invoices.retrieve_invoice),
-        ("POST", f"invoices/{_ID}/finalize", invoices.finalize_invoice),
-        ("POST", f"invoices/{_ID}/pay", invoices.pay_invoice),
-        ("POST", f"invoices/{_ID}/void", invoices.void_invoice),
-        ("POST", f"invoices/{_ID}/mark_uncollectible", invoices.mark_uncollectible),
-        ("POST", "invoiceitems", invoices.create_invoice_item),
-    ]
+_TABLE: list[tuple[str, str, Handler]] = [
+    ("POST", "customers", customers.create_customer),
+    ("GET", f"customers/{_ID}", customers.retrieve_customer),
+    ("POST", f"customers/{_ID}", customers.update_customer),
+    ("GET", f"payment_methods/{_ID}", customers.retrieve_payment_method),
+    ("POST", f"payment_methods/{_ID}/attach", customers.attach_payment_method),
+    ("POST", "prices", subscriptions.create_price),
+    ("POST", "subscriptions", subscriptions.create_subscription),
+    ("GET", f"subscriptions/{_ID}", subscriptions.retrieve_subscription),
+    ("POST", f"subscriptions/{_ID}", subscriptions.update_subscription),
+    ("DELETE", f"subscriptions/{_ID}", subscriptions.cancel_subscription),
+    ("GET", "invoices", invoices.list_invoices),
+    ("POST", "invoices", invoices.create_invoice),
+    ("GET", f"invoices/{_ID}", invoices.retrieve_invoice),
+    ("POST", f"invoices/{_ID}/finalize", invoices.finalize_invoice),
+    ("POST", f"invoices/{_ID}/pay", invoices.pay_invoice),
+    ("POST", f"invoices/{_ID}/void", invoices.void_invoice),
+    ("POST", f"invoices/{_ID}/mark_uncollectible", invoices.mark_uncollectible),
+    ("POST", "invoiceitems", invoices.create_invoice_item),
 ]
+ROUTES = [(m, re.compile(f"^/v1/{p}$"), h) for m, p, h in _TABLE]
 
 
 def _api_key(request: Request) -> str:
@@ -121,7 +119,7 @@ def _run(core: Core, ctx: Ctx, method: str, path: str, params: dict[str, Any]) -
             return 200, expand(core.store, obj, list(paths) if isinstance(paths, list) else [])
     except StripeError as exc:
         return exc.status, exc
-    except Exception as exc:  # noqa: BLE001 - Stripe answers unexpected failures with api_error
+    except Exception as exc:  # Stripe answers unexpected failures with an api_error 500
         return 500, api_error(f"Internal error in stand-in: {type(exc).__name__}: {exc}")
 
 

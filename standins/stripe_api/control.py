@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from . import customers, invoices, objects, subscriptions
+from . import customers, invoice_shapes, invoices, subscriptions
 from .core import Core, Ctx
 from .errors import StripeError
 from .state import Fault
@@ -73,7 +73,7 @@ def failed_invoice(core: Core, spec: FailedInvoiceIn) -> dict[str, Any]:
         for item in sub["items"]["data"]:
             amount = item["price"]["unit_amount"] * item["quantity"]
             inv["lines"]["data"].append(
-                invoice_shapes.line_item(inv, amount, f"1 × Stand-in plan", sub_item=item)
+                invoice_shapes.line_item(inv, amount, "1 × Stand-in plan", sub_item=item)
             )
         invoice_shapes.recompute_totals(inv)
         core.store.put(inv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from . import objects
+from . import invoice_shapes
 from .core import Core, Ctx, apply_metadata, as_bool, as_int, fetch, require
 from .customers import attached_pm
 from .errors import invalid
@@ -16,7 +16,9 @@ HOUR = 3600
 
 
 def _line_for_item(inv: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    return invoice_shapes.line_item(inv, item["amount"], item["description"], invoice_item=item["id"])
+    return invoice_shapes.line_item(
+        inv, item["amount"], item["description"], invoice_item=item["id"]
+    )
 
 
 def create_invoice(core: Core, ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:

