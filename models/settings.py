@@ -34,6 +34,22 @@ class Settings(BaseSettings):
 
     worker_shutdown_seconds: float = Field(default=30.0, gt=0)
 
+    # Webhook / support API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # "dev" relaxes what production refuses (e.g. support routes without a token).
+    dunning_env: str = "production"
+    dunning_support_token: str = ""
+    temporal_ui_url: str = "http://localhost:8233"
+
+    def webhook_secrets(self) -> list[str]:
+        """STRIPE_WEBHOOK_SECRET may hold several secrets separated by commas (rotation)."""
+        return [s.strip() for s in self.stripe_webhook_secret.split(",") if s.strip()]
+
+    @property
+    def dev_mode(self) -> bool:
+        return self.dunning_env.lower() in ("dev", "development", "local")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
