@@ -38,8 +38,6 @@ class BackgroundServer:
             self.app, host=self.host, port=self.port, log_level="warning", lifespan="on"
         )
         self._server = uvicorn.Server(config)
-        # Signal handlers may only be installed on the main thread.
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout

@@ -104,8 +104,12 @@ def _throwaway_cluster(request: pytest.FixtureRequest) -> Iterator[str]:
     )
     with executor:
         with DatabaseJanitor(
-            user="postgres", host="127.0.0.1", port=executor.port, dbname="dunning",
-            version=executor.version, password="",
+            user="postgres",
+            host="127.0.0.1",
+            port=executor.port,
+            dbname="dunning",
+            version=executor.version,
+            password="",
         ):
             url = f"postgresql+psycopg2://postgres@127.0.0.1:{executor.port}/dunning"
             upgrade_to_head(url)
@@ -171,7 +175,10 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=_binary("temporal"),
         search_attributes=ALL_KEYS,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
+        ],
     )
     yield env
     await env.shutdown()

@@ -42,9 +42,13 @@ class StripeControl:
         self.sdk: stripe.StripeClient = make_stripe_client(settings)
 
     def failed_invoice(self, payment_method: str, **spec: Any) -> FailedInvoice:
-        body = self.http.post(
-            "/scenarios/failed_invoice", json={"payment_method": payment_method, **spec}
-        ).raise_for_status().json()
+        body = (
+            self.http.post(
+                "/scenarios/failed_invoice", json={"payment_method": payment_method, **spec}
+            )
+            .raise_for_status()
+            .json()
+        )
         first = self.charges(body["invoice"])["attempts"][0]
         return FailedInvoice(
             invoice=body["invoice"],
@@ -80,10 +84,14 @@ class SendGridControl:
         self.http = httpx.Client(base_url=f"{settings.sendgrid_api_host}/_standin", timeout=10)
 
     def messages(self, invoice: str) -> list[dict[str, Any]]:
-        body = self.http.get(
-            "/messages", params={"custom_arg": f"invoice_id:{invoice}"}
-        ).raise_for_status().json()
+        body = (
+            self.http.get("/messages", params={"custom_arg": f"invoice_id:{invoice}"})
+            .raise_for_status()
+            .json()
+        )
         return list(body["messages"] if isinstance(body, dict) else body)
 
     def fault(self, status: int, count: int = 1, **extra: Any) -> None:
-        self.http.post("/faults", json={"status": status, "count": count, **extra}).raise_for_status()
+        self.http.post(
+            "/faults", json={"status": status, "count": count, **extra}
+        ).raise_for_status()

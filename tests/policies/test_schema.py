@@ -24,8 +24,16 @@ def test_demo_policy_runs_a_whole_schedule_within_minutes() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("15m", 900), ("2h", 7200), ("3d", 259200), ("1w", 604800), ("1d12h", 129600),
-     (45, 45), ("1.5h", 5400)],
+    [
+        ("30s", 30),
+        ("15m", 900),
+        ("2h", 7200),
+        ("3d", 259200),
+        ("1w", 604800),
+        ("1d12h", 129600),
+        (45, 45),
+        ("1.5h", 5400),
+    ],
 )
 def test_durations_from_seconds_to_weeks(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)

@@ -6,62 +6,20 @@ the workflow's result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
-
-import pytest
 from sqlalchemy import func, select
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger
-from models.dunning import CaseStatus, DunningState, Outcome, PaymentMethodUpdatedInput
+from models.dunning import CaseStatus, Outcome, PaymentMethodUpdatedInput
 from models.ledger import Attempt, CaseOutcome, Notification
-from models.settings import Settings
 from starter.cases import start_case
-from tests.standin_control import SendGridControl, StripeControl
+from tests.workflows.helpers import (
+    EXPIRED,
+    INSUFFICIENT,
+    advance_until,
+    ledger_rows,
+    sent_keys,
+)
 from workflows.dunning import DunningWorkflow
-
-INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
-EXPIRED = "pm_card_chargeDeclinedExpiredCard"
-
-
-@pytest.fixture
-def stripe_control(settings: Settings) -> StripeControl:
-    return StripeControl(settings)
-
-
-@pytest.fixture
-def sendgrid(settings: Settings) -> SendGridControl:
-    return SendGridControl(settings)
-
-
-async def advance_until(
-    env: WorkflowEnvironment,
-    handle: WorkflowHandle,
-    check: Callable[[DunningState], bool],
-    step: timedelta = timedelta(hours=1),
-    limit: int = 2000,
-) -> DunningState:
-    """Skip time in small steps until the status query satisfies `check`."""
-    for _ in range(limit):
-        state = await handle.query(DunningWorkflow.status)
-        if check(state):
-            return state
-        await env.sleep(step)
-    raise AssertionError(f"condition not reached; last state {state}")
-
-
-def templates(sendgrid: SendGridControl, invoice: str) -> list[str]:
-    keys = [m["custom_args"]["dunning_dedupe_key"] for m in sendgrid.messages(invoice)]
-    return [key.split(":", 1)[1] for key in keys]
-
-
-def ledger_rows(ledger: Ledger, model: type, invoice: str) -> list:
-    with ledger.sessions() as session:
-        return list(
-            session.scalars(select(model).where(model.invoice_id == invoice).order_by(model.id))
-        )
 
 
 async def test_recovered_on_the_second_retry(
@@ -77,13 +35,17 @@ async def test_recovered_on_the_second_retry(
     assert (result.status, result.outcome) == (CaseStatus.RECOVERED, Outcome.RECOVERED)
     assert (result.attempts, result.recovered_step, result.amount_recovered) == (2, 2, 1999)
     assert stripe_control.charge_count(case.invoice) == 3  # Stripe's own attempt + our two
-    assert templates(sendgrid, case.invoice) == ["recovered"]  # day-1 retry is silent
+    assert sent_keys(sendgrid, case.invoice) == ["recovered"]  # day-1 retry is silent
     attempts = ledger_rows(ledger, Attempt, case.invoice)
     assert [(a.attempt_no, a.outcome) for a in attempts] == [(1, "declined"), (2, "succeeded")]
     assert attempts[0].decline_code == "insufficient_funds"
     assert attempts[1].idempotency_key == f"dunning-{case.invoice}:charge:2"
     (outcome,) = ledger_rows(ledger, CaseOutcome, case.invoice)
-    assert (outcome.outcome, outcome.amount_recovered, outcome.recovered_step) == ("recovered", 1999, 2)
+    assert (outcome.outcome, outcome.amount_recovered, outcome.recovered_step) == (
+        "recovered",
+        1999,
+        2,
+    )
 
 
 async def test_card_updated_mid_schedule_retries_at_once(
@@ -103,7 +65,7 @@ async def test_card_updated_mid_schedule_retries_at_once(
     assert (result.outcome, result.attempts, result.recovered_step) == (Outcome.RECOVERED, 3, None)
     attempts = ledger_rows(ledger, Attempt, case.invoice)
     assert [a.trigger for a in attempts] == ["schedule", "schedule", "payment_method_updated"]
-    assert templates(sendgrid, case.invoice) == ["step:2", "recovered"]
+    assert sent_keys(sendgrid, case.invoice) == ["step:2", "recovered"]
     assert stripe_control.charge_count(case.invoice) == 4
 
 
@@ -137,16 +99,21 @@ async def test_all_retries_fail_final_action_once_and_cancellation_email(
     assert result.attempts == 4
     assert stripe_control.charge_count(case.invoice) == 5
     cancels = [
-        r for r in stripe_control.requests()
+        r
+        for r in stripe_control.requests()
         if r["method"] == "DELETE" and case.subscription in r["path"]
     ]
     assert len(cancels) == 1
     subscription = stripe_control.sdk.v1.subscriptions.retrieve(case.subscription)
     assert subscription.status == "canceled"
-    assert templates(sendgrid, case.invoice) == ["step:2", "step:3", "step:4", "step:5", "final"]
+    assert sent_keys(sendgrid, case.invoice) == ["step:2", "step:3", "step:4", "step:5", "final"]
     notifications = ledger_rows(ledger, Notification, case.invoice)
     assert [n.template for n in notifications] == [
-        "payment_failed", "reminder", "urgent", "final_notice", "canceled",
+        "payment_failed",
+        "reminder",
+        "urgent",
+        "final_notice",
+        "canceled",
     ]
     assert all(n.status == "sent" for n in notifications)
     (outcome,) = ledger_rows(ledger, CaseOutcome, case.invoice)

@@ -1,0 +1,97 @@
+"""The `dunning` command line: `dunning --help`.
+
+Each command module adds its commands to `app` when imported, so a new group of commands is
+one import line at the bottom of this file. Heavy imports (temporalio, stripe, uvicorn) stay
+inside the commands so that `dunning --help` is instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from models.settings import Settings
+
+app = typer.Typer(
+    name="dunning",
+    help="Durable dunning for Stripe Billing on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals of a crashing frame can hold API keys and webhook secrets: never print them.
+    pretty_exceptions_show_locals=False,
+)
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class UserError(Exception):
+    """A mistake the user can fix (unreachable server, bad setting, bad file): one line."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line and exit; usage errors use code 2 as click does."""
+    err_console.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def temporal_unreachable(err: BaseException, address: str) -> UserError | None:
+    """The SDK reports a failed connection as RuntimeError("Failed client connect: ...")."""
+    text = str(err)
+    if not text.startswith("Failed client connect"):
+        return None
+    reason = "connection refused" if "refused" in text.lower() else text.split(":", 1)[1].strip()
+    return UserError(
+        f"cannot reach Temporal at {address} ({reason[:160]}); start it with `dunning dev`"
+        " (or `temporal server start-dev`) or set TEMPORAL_ADDRESS"
+    )
+
+
+def load_settings() -> Settings:
+    """Fresh settings: in-process callers (tests, `dunning dev`) may change the environment."""
+    from pydantic import ValidationError
+
+    from models.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = "_".join(str(part) for part in first["loc"]).upper()
+        raise UserError(f"setting {name} (environment or .env): {first['msg']}") from None
+
+
+@contextmanager
+def user_errors(temporal_address: str | None = None) -> Iterator[None]:
+    """Turn the errors a user can fix into one line and exit code 1; bugs keep tracebacks."""
+    from policies.loader import PolicyError
+
+    try:
+        yield
+    except UserError as err:
+        fail(str(err), err.code)
+    except PolicyError as err:
+        fail(f"bad policy file: {err}")
+    except RuntimeError as err:
+        mapped = temporal_unreachable(err, temporal_address or "TEMPORAL_ADDRESS")
+        if mapped is None:
+            raise
+        fail(str(mapped))
+
+
+def main() -> None:
+    app()
+
+
+# Command modules (each adds its commands to `app`): one import line per module.
+from starter.cli import stack  # noqa: E402, F401
