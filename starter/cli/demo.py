@@ -62,6 +62,8 @@ class DemoCase:
 
 def roles(count: int) -> list[Role]:
     """One case alone is left to run its course; from three on, every story is shown."""
+    if count <= 0:
+        return []
     if count <= 2:
         return [Role.RECOVER, Role.CANCEL][-count:]
     extra = [Role.RECOVER if i % 2 else Role.CANCEL for i in range(count - 3)]
@@ -98,7 +100,9 @@ async def _opened(client: Client, case: DemoCase, http: httpx.AsyncClient) -> No
     body = (await http.get("/_standin/events")).json()
     tries = [d for d in body.get("deliveries", []) if d.get("event") == case.event_id]
     if not tries:
-        why = "the stand-in has no webhook endpoint (set STRIPE_WEBHOOK_SECRET or use `dunning dev`)"
+        why = (
+            "the stand-in has no webhook endpoint (set STRIPE_WEBHOOK_SECRET or use `dunning dev`)"
+        )
     else:
         last = tries[-1]
         why = f"delivery to {last['url']} answered {last['status_code'] or last['error']}"
@@ -160,7 +164,12 @@ async def create_cases(
                 body = response.json()
                 cases.append(
                     DemoCase(
-                        body["invoice"], body["customer"], card, spec["amount"], "eur", role,
+                        body["invoice"],
+                        body["customer"],
+                        card,
+                        spec["amount"],
+                        "eur",
+                        role,
                         body["event"]["id"],
                     )
                 )
@@ -207,6 +216,10 @@ async def recover(
     chosen = [case for case in cases if case.role is Role.RECOVER]
     if not chosen:
         return
+    console.print(
+        f"[cyan]demo[/]: in {recover_after:.0f}s {len(chosen)} customer(s) switch to a working"
+        " card; watch the cases in the Temporal UI"
+    )
     await asyncio.sleep(recover_after)
     for case in chosen:
         params: Any = {"invoice_settings": {"default_payment_method": GOOD_CARD}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -33,7 +34,7 @@ events = st.lists(
 def simulate(policy: Policy, script: list[tuple], first: DeclineClass) -> tuple[CaseState, list]:
     """Interpret the engine like DunningWorkflow does; every charge is declined."""
     state = engine.after_decline(CaseState(started_at=START), first)
-    now, log = START, []
+    now, log = START, list[tuple[Any, ...]]()
     for event in [*script, *[("tick",)] * 30]:
         kind = event[0]
         if kind == "decline":

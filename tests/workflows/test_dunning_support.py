@@ -111,7 +111,7 @@ async def test_grace_over_the_total_and_on_a_closed_case_is_rejected(
         assert stopped.state.status == CaseStatus.STOPPED
         result = await handle.result()
         # The case has ended: Temporal itself now refuses any update.
-        with pytest.raises(Exception, match="(?i)completed|closed"):
+        with pytest.raises(Exception, match=r"(?i)completed|closed"):
             await handle.execute_update(
                 DunningWorkflow.grant_grace, GrantGraceInput(days=1, reason="r", by="b")
             )

@@ -1,0 +1,132 @@
+"""Every Stripe event we received, claimed before we act on it: exactly-once effect per event.
+
+Stripe delivers each event at least once, may deliver it again after a 2xx (network errors,
+manual resends) and may deliver copies concurrently (https://docs.stripe.com/webhooks
+"Handle duplicate events": log the event ids you have processed and do not process them again).
+A row is the claim: `INSERT ... ON CONFLICT (event_id) DO NOTHING` lets exactly one request own
+an event; the others see its status and answer without acting.
+
+Status: processing -> done | ignored | failed. `failed` (Temporal unreachable, bad payload, crash)
+may be claimed again by Stripe's redelivery; so may a `processing` claim older than the lease
+(the process holding it died).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Boolean, Integer, String, Text, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from models.ledger import Base, utcnow
+
+EventStatus = Literal["processing", "done", "ignored", "failed"]
+FINAL_STATUSES = ("done", "ignored")
+# Longer than any single processing run (each Temporal call is bounded to a few seconds), so
+# a live claim is never taken over; short enough that Stripe's next redelivery (minutes later)
+# can finish what a crashed process left.
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+class StripeEvent(Base):
+    __tablename__ = "stripe_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    api_version: Mapped[str | None] = mapped_column(String(50))
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The id of data.object (invoice, subscription, customer ...), to find an object's events.
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    event_created: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    # What was done, e.g. "started dunning-in_1", "no running case for dunning-in_1".
+    action: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """`owned`: this request must process the event. Otherwise `status` says why not."""
+
+    owned: bool
+    status: str
+    action: str | None = None
+
+
+class StripeEventStore:
+    """Short synchronous transactions; call them from a thread pool in async code."""
+
+    def __init__(self, sessions: sessionmaker[Session], lease: timedelta = CLAIM_LEASE) -> None:
+        self.sessions = sessions
+        self.lease = lease
+
+    def claim(
+        self,
+        *,
+        event_id: str,
+        type: str,
+        api_version: str | None,
+        livemode: bool,
+        object_id: str | None,
+        event_created: datetime,
+        count_delivery: bool = True,
+    ) -> Claim:
+        now = utcnow()
+        values: dict[str, Any] = {
+            "event_id": event_id,
+            "type": type,
+            "api_version": api_version,
+            "livemode": livemode,
+            "object_id": object_id,
+            "event_created": event_created,
+            "received_at": now,
+            "claimed_at": now,
+            "status": "processing",
+            "deliveries": 1,
+        }
+        with self.sessions.begin() as session:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = insert(StripeEvent).values(**values).on_conflict_do_nothing()
+            if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
+                return Claim(owned=True, status="processing")
+            # The row exists: lock it so two redeliveries cannot both take a failed claim.
+            row = session.scalars(
+                select(StripeEvent).where(StripeEvent.event_id == event_id).with_for_update()
+            ).one()
+            if count_delivery:
+                row.deliveries += 1
+            if row.status in FINAL_STATUSES:
+                return Claim(owned=False, status=row.status, action=row.action)
+            stale = row.claimed_at < now - self.lease
+            if row.status == "failed" or (row.status == "processing" and stale):
+                row.status, row.claimed_at, row.processed_at = "processing", now, None
+                return Claim(owned=True, status="processing")
+            return Claim(owned=False, status=row.status, action=row.action)
+
+    def peek(self, event_id: str) -> Claim | None:
+        with self.sessions() as session:
+            row = session.scalars(
+                select(StripeEvent).where(StripeEvent.event_id == event_id)
+            ).one_or_none()
+            return None if row is None else Claim(False, row.status, row.action)
+
+    def finish(self, event_id: str, status: EventStatus, action: str) -> None:
+        self._set(event_id, status=status, action=action, error=None, processed_at=utcnow())
+
+    def fail(self, event_id: str, error: str, action: str | None = None) -> None:
+        self._set(event_id, status="failed", action=action, error=error[:2000])
+
+    def _set(self, event_id: str, **values: Any) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(StripeEvent).where(StripeEvent.event_id == event_id).values(**values)
+            )

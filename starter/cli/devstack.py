@@ -1,0 +1,285 @@
+"""`dunning dev`: the whole stack on one machine with embedded defaults, until Ctrl-C.
+
+Order matters: Temporal first (reused when something already listens on 7233), then the
+stand-ins the worker and API call, the database, the worker and API as subprocesses, and
+only when `/readyz` answers, the demo cases. Stopping runs the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from models.settings import Settings
+from starter.cli import UserError, load_settings, temporal_unreachable
+from starter.cli.processes import (
+    DEV_DIR,
+    HOST,
+    Processes,
+    new_webhook_secret,
+    port_open,
+    require_free,
+    temporal_argv,
+    temporal_binary,
+    wait_until,
+)
+
+TEMPORAL_PORT, UI_PORT, API_PORT = 7233, 8233, 8000
+STRIPE_PORT, SENDGRID_PORT = 12111, 12112
+NAMESPACE = "default"
+UI_QUERY = 'WorkflowType="DunningWorkflow"'
+
+
+def _step(console: Console, name: str, detail: str) -> None:
+    console.print(f"[green]✓[/] [bold]{name:<16}[/] {detail}")
+
+
+def redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: keep only the scheme
+        return url.split("://", 1)[0] + "://…"
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    # SIGTERM (and a closed terminal's SIGHUP) stop the stack exactly like Ctrl-C.
+    raise KeyboardInterrupt
+
+
+async def _prepare_temporal(address: str) -> list[str]:
+    from worker import connect, ensure_search_attributes
+
+    settings = Settings(temporal_address=address, temporal_namespace=NAMESPACE)
+    deadline = time.monotonic() + 30
+    while True:  # the port opens a moment before the frontend answers
+        try:
+            client = await connect(settings)
+            break
+        except RuntimeError as err:
+            if time.monotonic() > deadline:
+                raise temporal_unreachable(err, address) or err from None
+            await asyncio.sleep(0.5)
+    return await ensure_search_attributes(client, NAMESPACE)
+
+
+def _reset(console: Console, settings: Settings) -> None:
+    if port_open(TEMPORAL_PORT):
+        console.print("[yellow]Temporal is already running on 7233: its history is kept[/]")
+    else:
+        for path in DEV_DIR.glob("temporal.db*"):
+            path.unlink()
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    console.print("[dim]Removed the dev databases (--reset)[/]")
+
+
+def run_dev(console: Console, count: int, reset: bool) -> None:
+    settings = load_settings()
+    # A key set in the environment or .env means the real provider; otherwise a stand-in.
+    real_stripe = "stripe_api_key" in settings.model_fields_set
+    real_sendgrid = "sendgrid_api_key" in settings.model_fields_set
+    if reset:
+        _reset(console, settings)
+    require_free(API_PORT, "the API")
+    if not real_stripe:
+        require_free(STRIPE_PORT, "the Stripe stand-in")
+    if not real_sendgrid:
+        require_free(SENDGRID_PORT, "the SendGrid stand-in")
+    processes = Processes(console)
+    servers: list[Any] = []
+    handled = [
+        signal.SIGINT,
+        signal.SIGTERM,
+        *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []),
+    ]
+    previous = {sig: signal.signal(sig, _interrupt) for sig in handled[1:]}
+    try:
+        _start(console, settings, processes, servers, count, real_stripe, real_sendgrid)
+        while True:
+            processes.check()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("\n[bold]Stopping the dev stack…[/]")
+    finally:
+        # A second Ctrl-C must not cut the cleanup short; every wait below is bounded.
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)
+        processes.stop(("api", "worker"))
+        for server in servers:
+            server.stop()
+        processes.stop(("temporal",))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        console.print("[bold]Everything `dunning dev` started has stopped.[/]")
+
+
+def _start(
+    console: Console,
+    settings: Settings,
+    processes: Processes,
+    servers: list[Any],
+    count: int,
+    real_stripe: bool,
+    real_sendgrid: bool,
+) -> None:
+    from models.migrate import upgrade_to_head
+    from policies.loader import POLICY_DIR
+    from standins.sendgrid_api import create_app as sendgrid_app
+    from standins.server import BackgroundServer
+    from standins.stripe_api import StripeStandinConfig
+    from standins.stripe_api import create_app as stripe_app
+
+    address = f"{HOST}:{TEMPORAL_PORT}"
+    if port_open(TEMPORAL_PORT):
+        _step(console, "Temporal", f"reusing the server already listening on {address}")
+    else:
+        kept = (DEV_DIR / "temporal.db").exists()
+        argv = temporal_argv(temporal_binary(), TEMPORAL_PORT, UI_PORT, NAMESPACE)
+        processes.spawn("temporal", argv, dict(os.environ), echo=False)
+        wait_until(lambda: port_open(TEMPORAL_PORT), "the Temporal dev server", processes)
+        history = "history kept from earlier runs; --reset" if kept else "new history"
+        _step(console, "Temporal", f"dev server on {address} ({DEV_DIR}/temporal.db, {history})")
+    added = asyncio.run(_prepare_temporal(address))
+    _step(console, "Search attributes", f"registered {', '.join(added)}" if added else "present")
+
+    env = dict(os.environ)
+    env.update(
+        TEMPORAL_ADDRESS=address,
+        TEMPORAL_NAMESPACE=NAMESPACE,
+        DUNNING_POLICY=str(POLICY_DIR / "demo.yaml"),
+        DATABASE_URL=settings.database_url,
+        DUNNING_ENV="dev",
+        WORKER_SHUTDOWN_SECONDS="5",  # Ctrl-C should not wait 30 s on a demo activity
+        PYTHONUNBUFFERED="1",
+    )
+    api_url = f"http://{HOST}:{API_PORT}"
+    secret = None
+    if real_stripe:
+        _step(console, "Stripe", "real Stripe (STRIPE_API_KEY is set); no demo cases")
+        if not settings.webhook_secrets():
+            console.print("[yellow]  Set STRIPE_WEBHOOK_SECRET to the `stripe listen` secret[/]")
+    else:
+        secret = new_webhook_secret()
+        config = StripeStandinConfig(
+            webhook_url=f"{api_url}/webhooks/stripe", webhook_secret=secret
+        )
+        stripe = BackgroundServer(stripe_app(config), port=STRIPE_PORT).start()
+        servers.append(stripe)
+        env.update(STRIPE_API_KEY="sk_test_dev", STRIPE_API_BASE=stripe.url)
+        env.update(STRIPE_WEBHOOK_SECRET=secret)
+        _step(console, "Stripe stand-in", f"{stripe.url} (signed webhooks → {api_url})")
+    if real_sendgrid:
+        _step(console, "SendGrid", "real SendGrid (SENDGRID_API_KEY is set)")
+    else:
+        sendgrid = BackgroundServer(sendgrid_app(), port=SENDGRID_PORT).start()
+        servers.append(sendgrid)
+        env.update(SENDGRID_API_KEY="SG.dev", SENDGRID_API_HOST=sendgrid.url)
+        _step(console, "SendGrid stand-in", f"{sendgrid.url} (emails: GET /_standin/messages)")
+
+    try:
+        upgrade_to_head(settings.database_url)
+    except Exception as err:  # driver errors vary; the cause is in the first line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"migrating {redact(settings.database_url)} failed: {first}") from None
+    _step(console, "Database", f"{redact(settings.database_url)} (migrated to head)")
+
+    python = sys.executable
+    processes.spawn("worker", [python, "-m", "worker"], env, echo=True)
+    uvicorn = [python, "-m", "uvicorn", "starter.app:create_app", "--factory"]
+    processes.spawn("api", [*uvicorn, "--host", HOST, "--port", str(API_PORT)], env, echo=True)
+    wait_until(lambda: _ready(f"{api_url}/readyz"), f"the API ({api_url}/readyz)", processes)
+    _step(console, "Worker and API", f"running; {api_url}/readyz answers 200")
+
+    if not real_stripe and count > 0:
+        _demo(console, settings, env, count, api_url, secret)
+    _banner(console, real_stripe)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _demo(
+    console: Console,
+    settings: Settings,
+    env: dict[str, str],
+    count: int,
+    api_url: str,
+    secret: str | None,
+) -> None:
+    from starter.cli import demo
+
+    demo_settings = settings.model_copy(
+        update={"temporal_address": env["TEMPORAL_ADDRESS"], "temporal_namespace": NAMESPACE}
+    )
+    stripe_url = env["STRIPE_API_BASE"]
+    recover_after = 20.0
+
+    async def create() -> list[demo.DemoCase]:
+        from worker import connect
+
+        client = await connect(demo_settings)
+        return await demo.create_cases(
+            demo_settings, client, count=count, api_url=api_url, stripe_url=stripe_url,
+            webhook_secret=secret, recover_after=recover_after, console=console,
+        )  # fmt: skip
+
+    cases = asyncio.run(create())
+    console.print(demo.plan_table(cases))
+
+    async def recover() -> None:
+        from worker import connect
+
+        client = await connect(demo_settings)
+        await demo.recover(
+            demo_settings, client, cases, stripe_url=stripe_url, recover_after=recover_after,
+            console=console,
+        )  # fmt: skip
+
+    def in_background() -> None:
+        # The stack keeps running meanwhile; a failure here is reported, not fatal.
+        try:
+            asyncio.run(recover())
+        except Exception as err:
+            console.print(f"[yellow]demo: recovering cases failed: {err}[/]")
+
+    threading.Thread(target=in_background, name="demo-recover", daemon=True).start()
+
+
+def _banner(console: Console, real_stripe: bool) -> None:
+    ui = f"http://localhost:{UI_PORT}/namespaces/{NAMESPACE}/workflows?query={quote(UI_QUERY)}"
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Temporal UI", ui)
+    grid.add_row("API docs", f"http://localhost:{API_PORT}/docs")
+    grid.add_row("Logs", f"{DEV_DIR}/logs/ (temporal.log, worker.log, api.log)")
+    grid.add_row("Cases", f"temporal workflow list --query '{UI_QUERY}'")
+    if not real_stripe:
+        grid.add_row("New case", "dunning demo --count 1   (in another terminal)")
+        grid.add_row(
+            "…or with curl",
+            f"curl -X POST http://{HOST}:{STRIPE_PORT}/_standin/scenarios/failed_invoice"
+            " -H 'Content-Type: application/json'"
+            ' -d \'{"payment_method": "pm_card_chargeDeclinedExpiredCard"}\'',
+        )
+    console.rule("[bold green]The dunning dev stack is up[/] — Ctrl-C stops everything")
+    console.print(grid)
+    console.rule()

@@ -1,0 +1,149 @@
+"""Running the service: `dunning dev | worker | api | migrate | demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import socket
+
+import typer
+
+from starter.cli import app, console, load_settings, user_errors
+
+
+@app.command(rich_help_panel="Run")
+def dev(
+    count: int = typer.Option(
+        6, "--count", "-n", min=0, max=50, help="Demo cases to create (0: none)."
+    ),
+    reset: bool = typer.Option(
+        False, "--reset", help="Delete the dev databases in .dev/ first (a clean slate)."
+    ),
+) -> None:
+    """Run everything locally until Ctrl-C: Temporal dev server (UI on :8233), Stripe and
+    SendGrid stand-ins (:12111, :12112; real providers when STRIPE_API_KEY / SENDGRID_API_KEY
+    are set), migrations, the worker on the demo policy, the API on :8000, and demo cases."""
+    from starter.cli.devstack import run_dev
+
+    with user_errors("127.0.0.1:7233"):
+        run_dev(console, count=count, reset=reset)
+
+
+@app.command(rich_help_panel="Run")
+def worker() -> None:
+    """Run the Temporal worker (TEMPORAL_ADDRESS, DUNNING_TASK_QUEUE, DUNNING_POLICY, ...)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with user_errors():
+        settings = load_settings()
+    with user_errors(settings.temporal_address):
+        from worker import run_worker
+
+        asyncio.run(run_worker(settings))
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+@app.command(rich_help_panel="Run")
+def api(
+    host: str | None = typer.Option(None, help="Interface to bind [default: API_HOST, 127.0.0.1]."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port [default: API_PORT, 8000]."),
+) -> None:
+    """Serve the Stripe webhook and support API (uvicorn): /webhooks/stripe, /healthz, /readyz."""
+    from starter.cli import UserError
+
+    with user_errors():
+        settings = load_settings()
+        host = host or settings.api_host
+        port = port or settings.api_port
+        if importlib.util.find_spec("starter.app") is None:
+            raise UserError("starter/app.py is missing: the API is not part of this checkout")
+        if not settings.webhook_secrets() and not settings.dev_mode:
+            raise UserError(
+                "STRIPE_WEBHOOK_SECRET is not set: the API cannot verify Stripe webhooks"
+                " (set it, or DUNNING_ENV=dev for local use)"
+            )
+        if _port_taken(host, port):
+            raise UserError(f"{host}:{port} is already in use; choose another with --port")
+    import uvicorn
+
+    # The factory builds the app from the same environment this process has.
+    uvicorn.run("starter.app:create_app", factory=True, host=host, port=port)
+
+
+@app.command(rich_help_panel="Run")
+def migrate() -> None:
+    """Upgrade the database at DATABASE_URL to the newest schema (Alembic head)."""
+    from starter.cli import UserError
+    from starter.cli.devstack import redact
+
+    with user_errors():
+        settings = load_settings()
+        url = redact(settings.database_url)
+        console.print(f"Migrating [bold]{url}[/] to head…")
+        from models.migrate import upgrade_to_head
+
+        try:
+            upgrade_to_head(settings.database_url)
+        except Exception as err:  # driver errors vary (refused, auth, unknown db, bad URL)
+            text = str(err).strip()
+            first = text.splitlines()[0] if text else type(err).__name__
+            raise UserError(f"migrating {url} failed: {first}") from None
+    console.print("[green]✓[/] Database schema is at head.")
+
+
+@app.command(rich_help_panel="Try it")
+def demo(
+    count: int = typer.Option(6, "--count", "-n", min=1, max=50, help="Cases to create."),
+    api_url: str | None = typer.Option(
+        None, "--api", help="The dunning API [default: http://127.0.0.1:API_PORT]."
+    ),
+    stripe_url: str | None = typer.Option(
+        None,
+        "--stripe",
+        help="The Stripe stand-in [default: STRIPE_API_BASE, http://127.0.0.1:12111].",
+    ),
+    recover_after: float = typer.Option(
+        20.0, "--recover-after", min=0, help="Seconds before the recovering customers fix cards."
+    ),
+) -> None:
+    """Create failing invoices on the Stripe stand-in (insufficient funds, expired card,
+    authentication required, generic decline) whose signed webhooks reach the API; then some
+    customers fix their card, one case gets 3 days of grace, the rest head for cancellation."""
+    from starter.cli.processes import saved_webhook_secret
+
+    with user_errors():
+        settings = load_settings()
+    api_url = api_url or f"http://127.0.0.1:{settings.api_port}"
+    stripe_url = stripe_url or settings.stripe_api_base or "http://127.0.0.1:12111"
+    # The API's secret: from the environment, else the one `dunning dev` generated.
+    secrets = settings.webhook_secrets()
+    secret = secrets[0] if secrets else saved_webhook_secret()
+
+    async def run() -> None:
+        from starter.cli import demo as cases_demo
+        from worker import connect
+
+        client = await connect(settings)
+        cases = await cases_demo.create_cases(
+            settings, client, count=count, api_url=api_url, stripe_url=stripe_url,
+            webhook_secret=secret, recover_after=recover_after, console=console,
+        )  # fmt: skip
+        console.print(cases_demo.plan_table(cases))
+        await cases_demo.recover(
+            settings, client, cases, stripe_url=stripe_url, recover_after=recover_after,
+            console=console,
+        )  # fmt: skip
+
+    with user_errors(settings.temporal_address):
+        asyncio.run(run())

@@ -1,0 +1,71 @@
+"""Replay saved histories against the current workflow code.
+
+A change that would break running cases (non-determinism) fails here before it is deployed.
+To record fresh histories after an intentional, versioned change:
+
+    DUNNING_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_replay.py -k record
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from models.dunning import GrantGraceInput, PauseInput, PaymentMethodUpdatedInput, ResumeInput
+from starter.cases import start_case
+from tests.workflows.helpers import INSUFFICIENT, advance_until
+from workflows.dunning import DunningWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def saved_histories() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_are_saved() -> None:
+    assert len(saved_histories()) >= 2
+
+
+@pytest.mark.parametrize("path", saved_histories(), ids=lambda p: p.stem)
+async def test_replay_saved_history(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[DunningWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DUNNING_RECORD_HISTORIES"), reason="records histories on request only"
+)
+async def test_record_histories(time_env: WorkflowEnvironment, run_worker, stripe_control) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    async with run_worker(time_env.client) as task_queue:
+        # A case that meets most handlers: grace, pause/resume, a card update, recovery.
+        case = stripe_control.failed_invoice(INSUFFICIENT)
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.current_step == 2)
+        await handle.execute_update(
+            DunningWorkflow.grant_grace, GrantGraceInput(days=3, reason="asked", by="support")
+        )
+        await handle.execute_update(DunningWorkflow.pause, PauseInput(reason="check", by="s"))
+        await handle.execute_update(DunningWorkflow.resume, ResumeInput(by="s"))
+        stripe_control.use_card(case.customer, "pm_card_visa")
+        await handle.signal(DunningWorkflow.payment_method_updated, PaymentMethodUpdatedInput())
+        await handle.result()
+        (HISTORIES / "recovered_after_grace.json").write_text(
+            (await handle.fetch_history()).to_json()
+        )
+        # A case that runs the whole schedule to the final action.
+        case = stripe_control.failed_invoice(INSUFFICIENT)
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await handle.result()
+        (HISTORIES / "canceled_after_schedule.json").write_text(
+            (await handle.fetch_history()).to_json()
+        )
