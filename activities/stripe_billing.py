@@ -101,6 +101,9 @@ class StripeActivities:
             if subscription_id:
                 subscription = self.client.v1.subscriptions.retrieve(subscription_id)
                 subscription_status = subscription.status
+            last_error = None
+            if not input.decline_code and invoice.status == "open":
+                last_error = self._last_payment_error(input.invoice_id)
         except stripe.StripeError as exc:
             raise _classify(exc) from exc
 
@@ -118,7 +121,9 @@ class StripeActivities:
             amount_due=input.amount_due,
             currency=input.currency.lower(),
             policy=policy.name,
-            first_decline_code=input.decline_code,
+            first_decline_code=input.decline_code
+            or _get(last_error, "decline_code")
+            or _get(last_error, "code"),
             stripe_event_id=input.stripe_event_id,
             opened_at=input.opened_at,
         )
@@ -137,8 +142,24 @@ class StripeActivities:
             hosted_invoice_url=invoice.hosted_invoice_url,
             subscription_id=subscription_id,
             subscription_status=subscription_status,
+            decline_code=_get(last_error, "decline_code") or _get(last_error, "code"),
+            advice_code=_get(last_error, "advice_code"),
             policy=policy,
         )
+
+    def _last_payment_error(self, invoice_id: str) -> Any:
+        """The decline behind the failure: webhooks for invoice.payment_failed do not carry it.
+
+        Since API 2025-03-31 an invoice no longer names its PaymentIntent; its payments do.
+        """
+        payments = self.client.v1.invoice_payments.list(
+            params={"invoice": invoice_id, "limit": 1, "expand": ["data.payment.payment_intent"]}
+        )
+        for payment in payments.data:
+            intent = _get(payment, "payment", "payment_intent")
+            if intent is not None and not isinstance(intent, str):
+                return _get(intent, "last_payment_error")
+        return None
 
     @activity.defn(name="retry_payment")
     def retry_payment(self, input: RetryPaymentInput) -> RetryPaymentResult:

@@ -37,6 +37,9 @@ class InvoiceContextResult(BaseModel):
     hosted_invoice_url: str | None = None
     subscription_id: str | None = None
     subscription_status: str | None = None
+    # The last decline, read from Stripe when the case was opened without one.
+    decline_code: str | None = None
+    advice_code: str | None = None
     # The policy is resolved here and recorded in history, so a running case keeps the
     # policy it started with even when the worker's policy file changes (determinism).
     policy: Policy

@@ -117,7 +117,12 @@ class DunningWorkflow(SupportMixin):
             self._close(Outcome.ALREADY_PAID if paid else Outcome.VOIDED)
             self.history.append(f"invoice already {self.context.invoice_status} at start")
         else:
-            decline = engine.classify_decline(self.policy, input.decline_code, input.advice_code)
+            if not input.decline_code and self.context.decline_code:
+                self.last_decline_code = self.context.decline_code
+                self.last_advice_code = self.context.advice_code
+            decline = engine.classify_decline(
+                self.policy, self.last_decline_code, self.last_advice_code
+            )
             self.case = engine.after_decline(self.case, decline)
         await self._loop()
         await self._flush_records()
@@ -162,12 +167,11 @@ class DunningWorkflow(SupportMixin):
         timeout = None
         if action.at is not None:
             timeout = max(action.at - workflow.now(), timedelta(seconds=1))
+        summary = f"Wait for {describe_action(self.policy, action)} at {when(action.at)}"
         # A durable timer that also wakes on any signal or update (the revision changes).
         with contextlib.suppress(asyncio.TimeoutError):
             await workflow.wait_condition(
-                lambda: self.revision != seen,
-                timeout=timeout,
-                timeout_summary=f"Wait for {describe_action(self.policy, action)} at {when(action.at)}",
+                lambda: self.revision != seen, timeout=timeout, timeout_summary=summary
             )
 
     async def _perform(self, action: engine.NextAction) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from . import customers, idempotency, invoices, subscriptions
+from . import customers, idempotency, invoice_payments, invoices, subscriptions
 from .config import StripeStandinConfig
 from .control import control_router
 from .core import Core, Ctx
@@ -42,6 +42,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("POST", f"invoices/{_ID}/void", invoices.void_invoice),
     ("POST", f"invoices/{_ID}/mark_uncollectible", invoices.mark_uncollectible),
     ("POST", "invoiceitems", invoices.create_invoice_item),
+    ("GET", "invoice_payments", invoice_payments.list_invoice_payments),
 ]
 ROUTES = [(m, re.compile(f"^/v1/{p}$"), h) for m, p, h in _TABLE]
 

@@ -22,6 +22,7 @@ app = typer.Typer(
     help="Durable dunning for Stripe Billing on Temporal.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
     # Locals of a crashing frame can hold API keys and webhook secrets: never print them.
     pretty_exceptions_show_locals=False,
 )
@@ -44,14 +45,29 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+_CONNECT_REASONS = (
+    ("refused", "connection refused"),
+    ("lookup address", "unknown host"),
+    ("dns", "unknown host"),
+    ("timed out", "timed out"),
+    ("deadline", "timed out"),
+    ("tls", "TLS error"),
+    ("invalid", "invalid address"),
+)
+
+
 def temporal_unreachable(err: BaseException, address: str) -> UserError | None:
     """The SDK reports a failed connection as RuntimeError("Failed client connect: ...")."""
     text = str(err)
     if not text.startswith("Failed client connect"):
         return None
-    reason = "connection refused" if "refused" in text.lower() else text.split(":", 1)[1].strip()
+    lowered = text.lower()
+    # The underlying transport error is a long Rust debug string; name its gist only.
+    reason = next(
+        (label for needle, label in _CONNECT_REASONS if needle in lowered), "connection failed"
+    )
     return UserError(
-        f"cannot reach Temporal at {address} ({reason[:160]}); start it with `dunning dev`"
+        f"cannot reach Temporal at {address} ({reason}); start it with `dunning dev`"
         " (or `temporal server start-dev`) or set TEMPORAL_ADDRESS"
     )
 
@@ -94,4 +110,4 @@ def main() -> None:
 
 
 # Command modules (each adds its commands to `app`): one import line per module.
-from starter.cli import stack  # noqa: E402, F401
+import starter.cli.stack  # noqa: E402, F401

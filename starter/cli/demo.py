@@ -66,8 +66,27 @@ def roles(count: int) -> list[Role]:
         return []
     if count <= 2:
         return [Role.RECOVER, Role.CANCEL][-count:]
-    extra = [Role.RECOVER if i % 2 else Role.CANCEL for i in range(count - 3)]
+    extra = [Role.CANCEL if i % 2 else Role.RECOVER for i in range(count - 3)]
     return [Role.RECOVER, Role.GRACE, Role.CANCEL, *extra]
+
+
+async def preflight(stripe_url: str, api_url: str) -> None:
+    """Check both HTTP ends before touching anything, so a wrong URL is one clear line."""
+    async with httpx.AsyncClient(base_url=stripe_url, timeout=5) as http:
+        await _check_standin(http, stripe_url)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            ready = await http.get(f"{api_url.rstrip('/')}/readyz")
+    except httpx.HTTPError as err:
+        raise UserError(
+            f"the dunning API is not reachable at {api_url} ({type(err).__name__}); start it"
+            " with `dunning api` or `dunning dev`, or pass --api"
+        ) from None
+    if ready.status_code != 200:
+        raise UserError(
+            f"the dunning API at {api_url} is not ready: /readyz answered {ready.status_code}"
+            f" {ready.text[:120]!r}"
+        )
 
 
 async def _check_standin(http: httpx.AsyncClient, url: str) -> None:

@@ -1,4 +1,4 @@
-"""Child processes of `dunning dev` (orchestrated by devstack.py): start in their own process group, stream, stop for sure.
+"""Child processes of `dunning dev` (see devstack.py): own process groups, logs, sure stop.
 
 Each child gets its own session so that Ctrl-C in the terminal reaches only `dunning dev`,
 which then stops the children in order (API and worker before the Temporal server they talk
@@ -116,7 +116,7 @@ class Processes:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: Ctrl-C goes to us, we stop it
-            preexec_fn=self._deathsig,  # noqa: PLW1509 - prepared in the parent, see above
+            preexec_fn=self._deathsig,  # prepared in the parent: see _die_with_parent
         )
         child = Child(name, proc, log)
         self.children.append(child)

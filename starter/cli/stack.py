@@ -21,9 +21,12 @@ def dev(
         False, "--reset", help="Delete the dev databases in .dev/ first (a clean slate)."
     ),
 ) -> None:
-    """Run everything locally until Ctrl-C: Temporal dev server (UI on :8233), Stripe and
-    SendGrid stand-ins (:12111, :12112; real providers when STRIPE_API_KEY / SENDGRID_API_KEY
-    are set), migrations, the worker on the demo policy, the API on :8000, and demo cases."""
+    """Run the whole stack locally with demo cases, until Ctrl-C.
+
+    Temporal dev server (UI on :8233; reused if 7233 is taken), Stripe and SendGrid stand-ins
+    (:12111, :12112; the real providers when STRIPE_API_KEY / SENDGRID_API_KEY are set),
+    migrations, the worker on the demo policy and the API on :8000. State lives in .dev/.
+    """
     from starter.cli.devstack import run_dev
 
     with user_errors("127.0.0.1:7233"):
@@ -117,9 +120,13 @@ def demo(
         20.0, "--recover-after", min=0, help="Seconds before the recovering customers fix cards."
     ),
 ) -> None:
-    """Create failing invoices on the Stripe stand-in (insufficient funds, expired card,
-    authentication required, generic decline) whose signed webhooks reach the API; then some
-    customers fix their card, one case gets 3 days of grace, the rest head for cancellation."""
+    """Create failing demo invoices that go through the real webhook path.
+
+    Customers on the Stripe stand-in with declining test cards (insufficient funds, expired
+    card, authentication required, generic decline) get invoices whose signed
+    invoice.payment_failed webhooks reach the API. Then some customers switch to a working
+    card (the cases recover), one case gets 3 days of grace, the rest head for cancellation.
+    """
     from starter.cli.processes import saved_webhook_secret
 
     with user_errors():
@@ -134,6 +141,7 @@ def demo(
         from starter.cli import demo as cases_demo
         from worker import connect
 
+        await cases_demo.preflight(stripe_url, api_url)
         client = await connect(settings)
         cases = await cases_demo.create_cases(
             settings, client, count=count, api_url=api_url, stripe_url=stripe_url,

@@ -86,16 +86,23 @@ class LastPaymentError(StripeModel):
     message: str | None = None
 
 
-class Invoice(StripeModel):
+class InvoiceRef(StripeModel):
+    """What the signal-only invoice events need: the id (the case is `dunning-{id}`)."""
+
     id: StripeId
+    amount_paid: int | None = None
+    hosted_invoice_url: str | None = None
+    status: str | None = None
+
+
+class Invoice(InvoiceRef):
+    """invoice.payment_failed opens a case, so everything DunningInput needs is required."""
+
     customer: StripeId
     currency: str
     amount_due: int
     amount_remaining: int | None = None
-    amount_paid: int | None = None
     attempt_count: int | None = None
-    hosted_invoice_url: str | None = None
-    status: str | None = None
     subscription: StripeId | None = None  # API versions before 2025-03-31.basil
     parent: InvoiceParent | None = None  # 2025-03-31.basil and later
     # Only before basil, and only an id unless the sender expanded it.

@@ -13,9 +13,9 @@ from models.dunning import (
     PaymentFailedInput,
     PaymentSucceededInput,
 )
-from models.ledger import Attempt, CaseOutcome, Notification
+from models.ledger import Attempt, Case, CaseOutcome, Notification
 from starter.cases import start_case
-from tests.workflows.helpers import INSUFFICIENT, advance_until, ledger_rows, sent_keys
+from tests.workflows.helpers import EXPIRED, INSUFFICIENT, advance_until, ledger_rows, sent_keys
 from workflows.dunning import DunningWorkflow
 
 
@@ -164,3 +164,26 @@ async def test_authentication_needed_sends_the_payment_link(
     assert keys[0] == "ask:authentication:0" and keys[-1] == "recovered"
     assert (result.outcome, result.amount_recovered) == (Outcome.RECOVERED, 1200)
     assert stripe_control.charge_count(case.invoice) == 1
+
+
+async def test_case_opened_without_decline_code_reads_it_from_stripe(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, sendgrid, ledger
+) -> None:
+    """invoice.payment_failed does not carry the decline: the case looks it up once."""
+    case = stripe_control.failed_invoice(EXPIRED)
+    async with run_worker(time_env.client) as task_queue:
+        handle = await start_case(
+            time_env.client, case.dunning_input(decline_code=None), task_queue
+        )
+        state = await advance_until(time_env, handle, lambda s: s.notifications_sent != [])
+        await handle.terminate("test done")
+
+    assert (state.last_decline_code, state.last_advice_code) == (
+        "expired_card",
+        "confirm_card_data",
+    )
+    assert state.decline_class == "new_payment_method" and state.attempts == 0
+    assert sent_keys(sendgrid, case.invoice) == ["ask:new_payment_method:0"]
+    assert stripe_control.charge_count(case.invoice) == 1
+    (row,) = ledger_rows(ledger, Case, case.invoice)
+    assert row.first_decline_code == "expired_card"

@@ -17,7 +17,7 @@ from models.dunning import (
     RetryNowInput,
     StopInput,
 )
-from models.ledger import CaseOutcome, SupportAction
+from models.ledger import Attempt, CaseOutcome, SupportAction
 from starter.cases import start_case
 from tests.workflows.helpers import (
     INSUFFICIENT,
@@ -126,13 +126,14 @@ async def test_grace_over_the_total_and_on_a_closed_case_is_rejected(
     assert outcome.outcome == "stopped"
 
 
-async def test_rejections_while_closing_use_the_validator(
-    time_env: WorkflowEnvironment, run_worker, stripe_control
+async def test_pause_resume_and_retry_now_validators(
+    dev_env: WorkflowEnvironment, run_worker, stripe_control
 ) -> None:
+    # On the dev server: the time-skipping test server mishandles rejected updates.
     case = stripe_control.failed_invoice(INSUFFICIENT)
-    async with run_worker(time_env.client) as task_queue:
-        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
-        await advance_until(time_env, handle, lambda s: s.total_steps > 0, step=timedelta(0))
+    async with run_worker(dev_env.client) as task_queue:
+        handle = await start_case(dev_env.client, case.dunning_input(), task_queue)
+        await advance_until(dev_env, handle, lambda s: s.total_steps > 0, step=timedelta(0))
         with pytest.raises(WorkflowUpdateFailedError) as info:
             await handle.execute_update(DunningWorkflow.resume, ResumeInput(by="b"))
         assert "not paused" in str(info.value.cause)
@@ -213,3 +214,26 @@ async def test_support_signals_apply_and_invalid_ones_are_ignored(
     assert (result.outcome, result.grace_days) == (Outcome.STOPPED, 2)
     actions = ledger_rows(ledger, SupportAction, case.invoice)
     assert [(a.action, a.via) for a in actions] == [("grant_grace", "signal"), ("stop", "signal")]
+
+
+async def test_retry_now_charges_at_once_outside_the_schedule(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, ledger
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    async with run_worker(time_env.client) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        first = await advance_until(time_env, handle, lambda s: s.attempts == 1)
+        stripe_control.use_card(case.customer, "pm_card_visa")
+        answer = await handle.execute_update(DunningWorkflow.retry_now, RetryNowInput(by="erin"))
+        result = await handle.result()
+
+    assert answer.message == "a charge attempt runs now"
+    assert (result.outcome, result.attempts, result.recovered_step) == (Outcome.RECOVERED, 2, None)
+    assert first.current_step == 1  # recovered before step 2 was due
+    attempts = ledger_rows(ledger, Attempt, case.invoice)
+    assert [(a.trigger, a.outcome) for a in attempts] == [
+        ("schedule", "declined"),
+        ("support", "succeeded"),
+    ]
+    (action,) = ledger_rows(ledger, SupportAction, case.invoice)
+    assert (action.action, action.by) == ("retry_now", "erin")

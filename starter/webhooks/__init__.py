@@ -1,0 +1,1 @@
+"""Stripe webhook ingress: signature check, payload models, event routing, the FastAPI router."""

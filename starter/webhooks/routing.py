@@ -1,0 +1,337 @@
+"""Stripe event -> what to do to the dunning cases (a pure plan), then doing it on Temporal.
+
+invoice.payment_failed             signal-with-start `dunning-{invoice}` (payment_failed)
+invoice.paid / .payment_succeeded  signal payment_succeeded to `dunning-{invoice}`
+invoice.voided                     signal stop ("invoice voided in Stripe")
+invoice.marked_uncollectible       signal stop ("invoice marked uncollectible in Stripe")
+invoice.payment_action_required    signal payment_action_required (hosted invoice URL)
+customer.subscription.deleted      signal stop to the running cases of the subscription
+payment_method.attached,           signal payment_method_updated to the running cases of
+setup_intent.succeeded,              the customer
+customer.updated (only when previous_attributes.invoice_settings.default_payment_method is
+                   present, i.e. the default changed to a payment method)
+anything else                      ignored (200)
+
+A signal to a case that is not running is recorded as "no running case" and answered 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from temporalio.api.errordetails.v1 import NamespaceNotFoundFailure
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.ledger import Ledger
+from models.dunning import (
+    DunningInput,
+    PaymentActionRequiredInput,
+    PaymentFailedInput,
+    PaymentMethodUpdatedInput,
+    PaymentSucceededInput,
+    StopInput,
+)
+from models.ledger import Case
+from starter.cases import initial_search_attributes
+from starter.webhooks import payloads as p
+from workflows import search_attributes as sa
+from workflows.dunning import DunningWorkflow
+from workflows.presentation import case_summary
+
+T = TypeVar("T")
+# gRPC codes after which the same call may succeed later: answer 503 so Stripe redelivers.
+TRANSIENT = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+}
+
+
+class TemporalUnavailable(Exception):
+    """Temporal did not accept the call in time; nothing can be promised to Stripe yet."""
+
+
+# The plan: what an event asks for, decided from the payload alone.
+
+
+@dataclass(frozen=True)
+class StartCase:
+    input: DunningInput
+    signal: PaymentFailedInput
+
+
+@dataclass(frozen=True)
+class SignalCase:
+    invoice_id: str
+    signal: str
+    arg: BaseModel
+
+
+@dataclass(frozen=True)
+class SignalMatching:
+    """Signal every running case whose search attribute `attribute` equals `value`."""
+
+    attribute: Literal["CustomerId", "SubscriptionId"]
+    value: str
+    signal: str
+    arg: BaseModel
+    also_invoice: str | None = None
+
+
+@dataclass(frozen=True)
+class Ignore:
+    reason: str
+    unhandled_type: bool = False
+
+
+Plan = StartCase | SignalCase | SignalMatching | Ignore
+
+
+def _start(event: p.Event) -> Plan:
+    invoice = p.parse_object(event, p.Invoice)
+    error = invoice.last_payment_error or p.LastPaymentError()
+    try:
+        input = DunningInput(
+            invoice_id=invoice.id,
+            customer_id=invoice.customer,
+            subscription_id=invoice.subscription_id,
+            amount_due=invoice.open_amount,
+            currency=invoice.currency,
+            decline_code=error.decline_code,
+            advice_code=error.advice_code,
+            failure_message=error.message,
+            stripe_event_id=event.id,
+            failed_at=event.created,
+        )
+    except ValidationError as err:
+        raise p.PayloadError(f"{event.type}: {err.errors()[0]['msg']}") from err
+    signal = PaymentFailedInput(
+        stripe_event_id=event.id,
+        decline_code=error.decline_code,
+        advice_code=error.advice_code,
+        failure_message=error.message,
+        attempt_count=invoice.attempt_count,
+    )
+    return StartCase(input, signal)
+
+
+def _paid(event: p.Event) -> Plan:
+    invoice = p.parse_object(event, p.InvoiceRef)
+    arg = PaymentSucceededInput(stripe_event_id=event.id, amount_paid=invoice.amount_paid)
+    return SignalCase(invoice.id, "payment_succeeded", arg)
+
+
+def _stop_invoice(reason: str) -> Callable[[p.Event], Plan]:
+    def plan(event: p.Event) -> Plan:
+        invoice = p.parse_object(event, p.InvoiceRef)
+        return SignalCase(invoice.id, "stop", StopInput(reason=reason, by=f"stripe:{event.id}"))
+
+    return plan
+
+
+def _action_required(event: p.Event) -> Plan:
+    invoice = p.parse_object(event, p.InvoiceRef)
+    arg = PaymentActionRequiredInput(
+        stripe_event_id=event.id, hosted_invoice_url=invoice.hosted_invoice_url
+    )
+    return SignalCase(invoice.id, "payment_action_required", arg)
+
+
+def _subscription_deleted(event: p.Event) -> Plan:
+    sub = p.parse_object(event, p.Subscription)
+    stop = StopInput(reason="subscription canceled in Stripe", by=f"stripe:{event.id}")
+    # The latest invoice is usually the one being dunned: signal it directly as well, since
+    # the visibility query may not show a case started a moment ago.
+    return SignalMatching("SubscriptionId", sub.id, "stop", stop, also_invoice=sub.latest_invoice)
+
+
+def _method_updated(customer: str, event: p.Event, payment_method: str | None) -> Plan:
+    arg = PaymentMethodUpdatedInput(stripe_event_id=event.id, payment_method_id=payment_method)
+    return SignalMatching("CustomerId", customer, "payment_method_updated", arg)
+
+
+def _pm_attached(event: p.Event) -> Plan:
+    pm = p.parse_object(event, p.PaymentMethod)
+    if not pm.customer:
+        return Ignore("payment method has no customer")
+    return _method_updated(pm.customer, event, pm.id)
+
+
+def _setup_succeeded(event: p.Event) -> Plan:
+    intent = p.parse_object(event, p.SetupIntent)
+    if not intent.customer:
+        return Ignore("setup intent has no customer")
+    return _method_updated(intent.customer, event, intent.payment_method)
+
+
+def _customer_updated(event: p.Event) -> Plan:
+    # Only a change of the default payment method matters; Stripe lists the old values of
+    # changed fields in previous_attributes (https://docs.stripe.com/api/events/object).
+    previous = (event.data.previous_attributes or {}).get("invoice_settings")
+    if not isinstance(previous, dict) or "default_payment_method" not in previous:
+        return Ignore("default payment method unchanged")
+    customer = p.parse_object(event, p.Customer)
+    new = customer.invoice_settings.default_payment_method if customer.invoice_settings else None
+    if not new:
+        return Ignore("default payment method removed")
+    return _method_updated(customer.id, event, new)
+
+
+PLANNERS: dict[str, Callable[[p.Event], Plan]] = {
+    "invoice.payment_failed": _start,
+    "invoice.paid": _paid,
+    "invoice.payment_succeeded": _paid,
+    "invoice.voided": _stop_invoice("invoice voided in Stripe"),
+    "invoice.marked_uncollectible": _stop_invoice("invoice marked uncollectible in Stripe"),
+    "invoice.payment_action_required": _action_required,
+    "customer.subscription.deleted": _subscription_deleted,
+    "payment_method.attached": _pm_attached,
+    "setup_intent.succeeded": _setup_succeeded,
+    "customer.updated": _customer_updated,
+}
+
+
+def plan(event: p.Event) -> Plan:
+    """Decide from the payload alone; raises PayloadError naming a missing or bad field."""
+    planner = PLANNERS.get(event.type)
+    if planner is None:
+        return Ignore(f"event type {event.type} not handled", unhandled_type=True)
+    return planner(event)
+
+
+# Execution on Temporal.
+
+
+@dataclass(frozen=True)
+class Done:
+    status: Literal["done", "ignored"]
+    action: str
+
+
+class Executor:
+    def __init__(
+        self, client: Client, task_queue: str, ledger: Ledger | None, timeout: float
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.ledger = ledger
+        self.timeout = timeout
+
+    async def run(self, plan: Plan) -> Done:
+        if isinstance(plan, Ignore):
+            return Done("ignored", plan.reason)
+        if isinstance(plan, StartCase):
+            return await self._start(plan)
+        if isinstance(plan, SignalCase):
+            workflow_id = sa.workflow_id_for(plan.invoice_id)
+            if await self._signal(workflow_id, plan.signal, plan.arg):
+                return Done("done", f"signalled {plan.signal} to {workflow_id}")
+            return Done("done", f"no running case ({workflow_id})")
+        return await self._fan_out(plan)
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        # The SDK retries UNAVAILABLE internally for ~10 s; Stripe waits for our answer only a
+        # little longer than that, so bound every call and let Stripe's redelivery retry.
+        try:
+            return await asyncio.wait_for(call, self.timeout)
+        except TimeoutError as err:
+            raise TemporalUnavailable("timed out") from err
+        except RPCError as err:
+            if err.status in TRANSIENT:
+                raise TemporalUnavailable(err.status.name) from err
+            raise
+
+    async def _start(self, plan: StartCase) -> Done:
+        input = plan.input
+        workflow_id = sa.workflow_id_for(input.invoice_id)
+        try:
+            handle = await self._call(
+                self.client.start_workflow(
+                    DunningWorkflow.run,
+                    input,
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    # Signal-with-start: a running case gets the signal, none starts one.
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    # One case per invoice: a late or resent failure event must not reopen a
+                    # case that already ended (recovered, stopped, canceled) and charge again.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    start_signal="payment_failed",
+                    start_signal_args=[plan.signal],
+                    search_attributes=initial_search_attributes(input),
+                    static_summary=case_summary(
+                        input.invoice_id, input.customer_id, input.amount_due, input.currency
+                    ),
+                    static_details=f"Dunning case for Stripe invoice `{input.invoice_id}`"
+                    f" (customer `{input.customer_id}`), opened by Stripe event"
+                    f" `{input.stripe_event_id}` (invoice.payment_failed).",
+                )
+            )
+        except WorkflowAlreadyStartedError:
+            return Done("done", f"case {workflow_id} already closed; not reopened")
+        # The server says whether it started a run (Temporal >= 1.25; older servers and the
+        # time-skipping test server leave this empty).
+        if handle.first_execution_run_id:
+            return Done("done", f"started {workflow_id}")
+        return Done("done", f"signalled payment_failed to {workflow_id} (signal-with-start)")
+
+    async def _signal(self, workflow_id: str, signal: str, arg: Any) -> bool:
+        """Signal the latest run; False if it is not running (NOT_FOUND)."""
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            await self._call(handle.signal(signal, arg))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # A missing namespace is NOT_FOUND too, but it is our misconfiguration.
+            if any(d.Is(NamespaceNotFoundFailure.DESCRIPTOR) for d in err.grpc_status.details):
+                raise
+            return False
+        return True
+
+    async def _fan_out(self, plan: SignalMatching) -> Done:
+        # Visibility is eventually consistent (docs.temporal.io/visibility): a case started a
+        # moment ago may not be listed yet. The ledger's open cases (written by the case's
+        # first activity) and the direct handle of a known invoice cover that gap.
+        query = (
+            f"WorkflowType = 'DunningWorkflow' AND ExecutionStatus = 'Running'"
+            f" AND {plan.attribute} = '{plan.value}'"
+        )
+
+        async def listed() -> list[str]:
+            return [w.id async for w in self.client.list_workflows(query, limit=500)]
+
+        ids = set(await self._call(listed()))
+        ids |= set(await run_in_threadpool(self._open_cases, plan.attribute, plan.value))
+        if plan.also_invoice:
+            ids.add(sa.workflow_id_for(plan.also_invoice))
+        ordered = sorted(ids)
+        results = await asyncio.gather(
+            *(self._signal(wid, plan.signal, plan.arg) for wid in ordered)
+        )
+        signalled = [wid for wid, ok in zip(ordered, results, strict=True) if ok]
+        if not signalled:
+            return Done("done", f"no running case ({plan.attribute} {plan.value})")
+        return Done("done", f"signalled {plan.signal} to {', '.join(signalled)}")
+
+    def _open_cases(self, attribute: str, value: str) -> list[str]:
+        if self.ledger is None:
+            return []
+        column = Case.customer_id if attribute == "CustomerId" else Case.subscription_id
+        with self.ledger.sessions() as session:
+            rows = session.scalars(
+                select(Case.workflow_id).where(column == value, Case.closed_at.is_(None))
+            )
+            return list(rows)

@@ -1,0 +1,224 @@
+"""`dunning dev | worker | api | migrate | demo`, through typer's CliRunner (in process)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, Response
+from rich.console import Console
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from models.dunning import CaseStatus, DunningInput, PaymentMethodUpdatedInput
+from models.settings import Settings, get_settings
+from policies.loader import POLICY_DIR
+from standins.server import BackgroundServer, free_port
+from standins.stripe_api import create_app as create_stripe_app
+from starter.cases import case_handle, start_case
+from starter.cli import app
+from starter.cli import demo as demo_logic
+from starter.webhooks.signature import verify
+from workflows.dunning import DunningWorkflow
+
+COMMANDS = ["dev", "worker", "api", "migrate", "demo"]
+SECRET = "whsec_cli_demo_test"
+# Settings come from the environment; keep the developer's own from leaking into tests.
+ENV_NAMES = ("DATABASE_URL", "TEMPORAL_ADDRESS", "DUNNING_POLICY", "STRIPE_WEBHOOK_SECRET")
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CliRunner]:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env, and any .dev/ lands in tmp_path
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def _one_line_error(output: str) -> str:
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: "), output
+    return lines[0]
+
+
+@pytest.mark.parametrize("args", [[], *([name] for name in COMMANDS)])
+def test_help_of_every_command(cli: CliRunner, args: list[str]) -> None:
+    result = cli.invoke(app, [*args, "--help"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    assert "Usage: dunning" in result.output
+    if not args:
+        for name in COMMANDS:
+            assert name in result.output
+
+
+def test_migrate_creates_the_tables_on_a_fresh_sqlite_file(cli: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fresh/dunning.db"
+    result = cli.invoke(app, ["migrate"], env={"DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert url in result.output.replace("\n", "")
+    tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
+    assert {"alembic_version", "cases", "attempts", "notifications", "outcomes"} <= tables
+    # Running it again is a no-op, not an error.
+    assert cli.invoke(app, ["migrate"], env={"DATABASE_URL": url}).exit_code == 0
+
+
+def test_migrate_failure_is_one_line_without_the_password(cli: CliRunner) -> None:
+    url = f"postgresql+psycopg2://dunning:s3cr3t@127.0.0.1:{free_port()}/dunning"
+    result = cli.invoke(app, ["migrate"], env={"DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "s3cr3t" not in result.output
+    assert "dunning:***@127.0.0.1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_worker_with_temporal_unreachable_is_one_clear_line(cli: CliRunner) -> None:
+    env = {
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "DUNNING_POLICY": str(POLICY_DIR / "demo.yaml"),
+    }
+    result = cli.invoke(app, ["worker"], env=env)
+    assert result.exit_code == 1
+    line = _one_line_error(result.output)
+    assert f"cannot reach Temporal at {env['TEMPORAL_ADDRESS']} (connection refused)" in line
+
+
+def test_worker_with_a_bad_policy_file_names_it(cli: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad Name\nsteps: []\n")
+    result = cli.invoke(app, ["worker"], env={"DUNNING_POLICY": str(bad)})
+    assert result.exit_code == 1
+    assert "bad policy file" in _one_line_error(result.output)
+    assert str(bad) in result.output.replace("\n", "")
+
+
+def test_invalid_setting_is_one_line(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["worker"], env={"STRIPE_TIMEOUT_SECONDS": "-1"})
+    assert result.exit_code == 1
+    assert "STRIPE_TIMEOUT_SECONDS" in _one_line_error(result.output)
+
+
+def test_api_refuses_to_serve_unverifiable_webhooks_in_production(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["api"], env={"DUNNING_ENV": "production"})
+    assert result.exit_code == 1
+    line = _one_line_error(result.output)
+    assert "STRIPE_WEBHOOK_SECRET" in line or "starter/app.py" in line
+
+
+def test_bad_usage_exits_2(cli: CliRunner) -> None:
+    assert cli.invoke(app, ["demo", "--count", "0"]).exit_code == 2
+    assert cli.invoke(app, ["nope"]).exit_code == 2
+
+
+def test_demo_without_a_stand_in_is_one_line(cli: CliRunner) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = cli.invoke(app, ["demo", "--stripe", url], env={"TEMPORAL_ADDRESS": "x:1"})
+    assert result.exit_code == 1
+    assert "Stripe stand-in is not reachable" in _one_line_error(result.output)
+
+
+def test_demo_roles_show_every_story() -> None:
+    roles = demo_logic.roles
+    assert roles(1) == [demo_logic.Role.CANCEL]
+    assert roles(2) == [demo_logic.Role.RECOVER, demo_logic.Role.CANCEL]
+    six = roles(6)
+    assert six.count(demo_logic.Role.GRACE) == 1
+    assert six.count(demo_logic.Role.RECOVER) == 3
+    assert six.count(demo_logic.Role.CANCEL) == 2
+
+
+def _stand_in_api(client: Client, task_queue: str) -> FastAPI:
+    """Only what the demo needs from starter.app, used until that module exists."""
+    api = FastAPI()
+    by_customer: dict[str, str] = {}
+
+    @api.post("/webhooks/stripe")
+    async def webhook(request: Request) -> Response:
+        body = await request.body()
+        verify(body, request.headers.get("stripe-signature"), [SECRET])
+        event = json.loads(body)
+        obj = event["data"]["object"]
+        if event["type"] == "invoice.payment_failed":
+            by_customer[obj["customer"]] = obj["id"]
+            case = DunningInput(
+                invoice_id=obj["id"],
+                customer_id=obj["customer"],
+                amount_due=obj["amount_due"],
+                currency=obj["currency"],
+                stripe_event_id=event["id"],
+            )
+            await start_case(client, case, task_queue)
+        elif event["type"] == "customer.updated" and obj["id"] in by_customer:
+            handle = case_handle(client, by_customer[obj["id"]])
+            await handle.signal(DunningWorkflow.payment_method_updated, PaymentMethodUpdatedInput())
+        return Response(status_code=200)
+
+    return api
+
+
+@asynccontextmanager
+async def _api(settings: Settings, client: Client, ledger: Any) -> AsyncIterator[str]:
+    try:
+        from starter.app import create_app  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        api = _stand_in_api(client, settings.dunning_task_queue)
+    else:
+        api = create_app(settings, client=client, ledger=ledger)
+    server = BackgroundServer(api).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def test_demo_cases_recover_get_grace_and_stay_open(
+    dev_env: WorkflowEnvironment, run_worker: Any, settings: Settings, ledger: Any
+) -> None:
+    with BackgroundServer(create_stripe_app()) as stripe:
+        overrides = {"stripe_api_base": stripe.url, "dunning_policy": str(POLICY_DIR / "demo.yaml")}
+        async with run_worker(dev_env.client, **overrides) as task_queue:
+            api_settings = settings.model_copy(
+                update={
+                    **overrides,
+                    "dunning_task_queue": task_queue,
+                    "stripe_webhook_secret": SECRET,
+                    "dunning_env": "dev",
+                }
+            )
+            async with _api(api_settings, dev_env.client, ledger) as api_url:
+                console = Console(record=True, width=200)
+                cases = await demo_logic.create_cases(
+                    api_settings, dev_env.client, count=3, api_url=api_url,
+                    stripe_url=stripe.url, webhook_secret=SECRET, recover_after=0,
+                    console=console,
+                )  # fmt: skip
+                console.print(demo_logic.plan_table(cases))
+                await demo_logic.recover(
+                    api_settings, dev_env.client, cases, stripe_url=stripe.url,
+                    recover_after=0, console=console,
+                )  # fmt: skip
+                states = {
+                    case.role: await case_handle(dev_env.client, case.invoice).query(
+                        DunningWorkflow.status
+                    )
+                    for case in cases
+                }
+                for case in cases:  # leave no open case behind on the shared dev server
+                    with contextlib.suppress(RPCError):
+                        await case_handle(dev_env.client, case.invoice).terminate("test done")
+    text = console.export_text()
+    assert states[demo_logic.Role.RECOVER].status == CaseStatus.RECOVERED, text
+    assert states[demo_logic.Role.GRACE].grace_days_total == 3, text
+    assert "support grants 3 days of grace" in text
+    assert states[demo_logic.Role.CANCEL].status == CaseStatus.ACTIVE, text
+    assert all(case.invoice in text for case in cases)

@@ -1,0 +1,727 @@
+"""POST /webhooks/stripe against real Temporal servers, the ledger database and the stand-ins.
+
+Cases without a worker are started on a task queue nobody polls: they stay Running, so the
+assertions read what reached them from their history (started input, signals received).
+Fan-out events need visibility queries, so those tests use the dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.ledger import Ledger
+from models.dunning import CaseStatus, DunningInput, Outcome
+from models.ledger import Attempt, Case, CaseOutcome, utcnow
+from models.settings import Settings
+from models.stripe_events import StripeEvent
+from standins.server import BackgroundServer, free_port
+from starter import cases
+from starter.app import create_app
+from starter.webhooks import router as router_module
+from tests.standin_control import SendGridControl, StripeControl
+from tests.starter import payloads as pl
+from tests.starter.payloads import API_2020, API_DAHLIA, API_ENDIVE, OLD_SECRET, SECRET, VERSIONS
+from workflows import search_attributes as sa
+from workflows.dunning import DunningWorkflow
+
+INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
+
+
+class Api:
+    """An in-process client of the app that signs what it sends, as Stripe does."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://dunning.test", timeout=30
+        )
+
+    async def deliver(
+        self,
+        evt: dict[str, Any] | None = None,
+        *,
+        body: bytes | None = None,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        raw = body if body is not None else pl.body_of(evt or {})
+        sent = {"Content-Type": "application/json; charset=utf-8"}
+        sent["Stripe-Signature"] = signature or pl.sign(raw, secret, timestamp)
+        sent.update(headers or {})
+        return await self.http.post("/webhooks/stripe", content=raw, headers=sent)
+
+
+def event_row(ledger: Ledger, event_id: str) -> StripeEvent | None:
+    with ledger.sessions() as session:
+        return session.scalars(
+            select(StripeEvent).where(StripeEvent.event_id == event_id)
+        ).one_or_none()
+
+
+def ledger_rows(ledger: Ledger, model: Any, invoice: str) -> list[Any]:
+    with ledger.sessions() as session:
+        return list(
+            session.scalars(select(model).where(model.invoice_id == invoice).order_by(model.id))
+        )
+
+
+async def received(client: Client, invoice: str) -> list[tuple[str, dict[str, Any]]]:
+    """(signal name, JSON argument) of every signal the invoice's case received, in order."""
+    history = await client.get_workflow_handle(sa.workflow_id_for(invoice)).fetch_history()
+    out = []
+    for e in history.events:
+        if e.HasField("workflow_execution_signaled_event_attributes"):
+            attrs = e.workflow_execution_signaled_event_attributes
+            arg = json.loads(attrs.input.payloads[0].data) if attrs.input.payloads else {}
+            out.append((attrs.signal_name, arg))
+    return out
+
+
+async def started_with(client: Client, invoice: str) -> dict[str, Any]:
+    """The case's DunningInput as the webhook sent it (JSON)."""
+    history = await client.get_workflow_handle(sa.workflow_id_for(invoice)).fetch_history()
+    attrs = history.events[0].workflow_execution_started_event_attributes
+    return dict(json.loads(attrs.input.payloads[0].data))
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def visible(client: Client, query: str, count: int) -> None:
+    async def check() -> bool:
+        return len([w async for w in client.list_workflows(query)]) == count
+
+    await eventually(check)
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "stripe_webhook_secret": SECRET,
+            # Nobody polls this queue: cases stay Running with what they received.
+            "dunning_task_queue": f"webhooks-{uuid.uuid4().hex[:8]}",
+        }
+    )
+
+
+@pytest.fixture
+async def idle_cases() -> AsyncIterator[list[tuple[Client, str]]]:
+    """(client, workflow id) of cases left Running by a test, terminated afterwards."""
+    ids: list[tuple[Client, str]] = []
+    yield ids
+    for client, wid in ids:
+        try:
+            await client.get_workflow_handle(wid).terminate("test over")
+        except RPCError:
+            pass  # already closed
+
+
+@pytest.fixture
+async def api(time_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger) -> Api:
+    return Api(create_app(api_settings, client=time_env.client, ledger=ledger))
+
+
+@pytest.fixture
+async def dev_api(dev_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger) -> Api:
+    return Api(create_app(api_settings, client=dev_env.client, ledger=ledger))
+
+
+@pytest.fixture
+def stripe_control(settings: Settings) -> StripeControl:
+    return StripeControl(settings)
+
+
+def case_input(**values: Any) -> DunningInput:
+    defaults: dict[str, Any] = {
+        "invoice_id": pl.new_id("in"),
+        "customer_id": pl.new_id("cus"),
+        "amount_due": 1000,
+        "currency": "eur",
+    }
+    return DunningInput(**{**defaults, **values})
+
+
+async def open_case(
+    client: Client, task_queue: str, idle: list[tuple[Client, str]], **values: Any
+) -> DunningInput:
+    input = case_input(**values)
+    await cases.start_case(client, input, task_queue)
+    idle.append((client, sa.workflow_id_for(input.invoice_id)))
+    return input
+
+
+# Signatures and request hygiene: nothing is recorded, started or signalled when refused.
+
+
+def ignored_event() -> dict[str, Any]:
+    return pl.event("charge.succeeded", {"id": pl.new_id("ch"), "object": "charge"})
+
+
+async def test_valid_signature_is_accepted_and_recorded(api: Api, ledger: Ledger) -> None:
+    evt = ignored_event()
+    response = await api.deliver(evt)
+
+    assert response.status_code == 200
+    assert response.json() == {"ignored": "charge.succeeded", "event": evt["id"]}
+    row = event_row(ledger, evt["id"])
+    assert row is not None
+    assert (row.type, row.status, row.deliveries, row.api_version) == (
+        "charge.succeeded",
+        "ignored",
+        1,
+        API_ENDIVE,
+    )
+    assert row.event_created == datetime.fromtimestamp(evt["created"], UTC)
+    assert row.action == "event type charge.succeeded not handled"
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("wrong_secret", "invalid signature"),
+        ("stale", "signature timestamp older than 300 seconds"),
+        ("missing_header", "missing Stripe-Signature header"),
+        ("tampered_body", "invalid signature"),
+        ("garbage_header", "invalid signature"),
+    ],
+)
+async def test_bad_signatures_are_refused(
+    api: Api, ledger: Ledger, time_env: WorkflowEnvironment, case: str, error: str
+) -> None:
+    invoice = pl.invoice(API_ENDIVE)
+    evt = pl.event("invoice.payment_failed", invoice)
+    body = pl.body_of(evt)
+    if case == "wrong_secret":
+        response = await api.deliver(body=body, secret="whsec_someone_else")
+    elif case == "stale":
+        response = await api.deliver(body=body, timestamp=int(time.time()) - 301)
+    elif case == "missing_header":
+        response = await api.http.post("/webhooks/stripe", content=body)
+    elif case == "tampered_body":
+        signature = pl.sign(body)
+        response = await api.deliver(body=body.replace(b"2500", b"1"), signature=signature)
+    else:
+        response = await api.deliver(body=body, signature="t=abc,v0=zzz")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert event_row(ledger, evt["id"]) is None
+    with pytest.raises(RPCError):
+        await time_env.client.get_workflow_handle(f"dunning-{invoice['id']}").describe()
+
+
+async def test_secret_rotation_accepts_each_configured_secret(
+    time_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger
+) -> None:
+    rotating = api_settings.model_copy(update={"stripe_webhook_secret": f"{SECRET}, {OLD_SECRET}"})
+    api = Api(create_app(rotating, client=time_env.client, ledger=ledger))
+    old, new, both, other = (ignored_event() for _ in range(4))
+
+    by_old = await api.deliver(old, secret=OLD_SECRET)
+    by_new = await api.deliver(new, secret=SECRET)
+    # During a roll Stripe signs with both secrets: one v1 entry per secret.
+    body = pl.body_of(both)
+    now = int(time.time())
+    v1_new = pl.sign(body, SECRET, now).split(",")[1]
+    v1_old = pl.sign(body, OLD_SECRET, now).split(",")[1]
+    by_both = await api.deliver(body=body, signature=f"t={now},{v1_old},{v1_new}")
+    by_other = await api.deliver(other, secret="whsec_retired_long_ago")
+
+    assert [r.status_code for r in (by_old, by_new, by_both, by_other)] == [200, 200, 200, 400]
+    assert all(event_row(ledger, e["id"]) is not None for e in (old, new, both))
+    assert event_row(ledger, other["id"]) is None
+
+
+async def test_no_secret_configured_refuses_everything(
+    time_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger
+) -> None:
+    unset = api_settings.model_copy(update={"stripe_webhook_secret": " , "})
+    api = Api(create_app(unset, client=time_env.client, ledger=ledger))
+    evt = ignored_event()
+
+    response = await api.deliver(evt)
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "webhook secret not configured"},
+    )
+    assert event_row(ledger, evt["id"]) is None
+
+
+async def test_secrets_never_appear_in_logs_or_answers(
+    time_env: WorkflowEnvironment,
+    api_settings: Settings,
+    ledger: Ledger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rotating = api_settings.model_copy(update={"stripe_webhook_secret": f"{SECRET},{OLD_SECRET}"})
+    api = Api(create_app(rotating, client=time_env.client, ledger=ledger))
+    caplog.set_level(logging.DEBUG)
+    answers = [
+        await api.deliver(ignored_event(), secret="whsec_wrong"),
+        await api.deliver(ignored_event(), timestamp=int(time.time()) - 3600),
+        await api.deliver(body=b"{not json", secret=SECRET),
+        await api.deliver(ignored_event()),
+    ]
+
+    assert [a.status_code for a in answers] == [400, 400, 400, 200]
+    for text in [caplog.text, *(a.text for a in answers)]:
+        assert SECRET not in text and OLD_SECRET not in text
+        assert "whsec_" not in text
+
+
+async def test_malformed_json_is_refused(api: Api, ledger: Ledger) -> None:
+    response = await api.deliver(body=b'{"id": "evt_1", "type": ')
+    not_event = await api.deliver(body=b'{"object": "invoice", "id": "in_1"}')
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "body is not JSON: JSONDecodeError"}
+    assert not_event.status_code == 400
+    assert "expected 'event'" in not_event.json()["error"]
+    assert event_row(ledger, "evt_1") is None
+
+
+async def test_oversize_bodies_are_refused(api: Api, ledger: Ledger) -> None:
+    evt = ignored_event()
+    evt["data"]["object"]["padding"] = "x" * (1024 * 1024)
+    body = pl.body_of(evt)
+
+    declared = await api.deliver(body=body)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        # No Content-Length: the limit must hold on the bytes actually read.
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    streamed = await api.http.post(
+        "/webhooks/stripe", content=chunks(), headers={"Stripe-Signature": pl.sign(body)}
+    )
+    lying = await api.http.post(
+        "/webhooks/stripe",
+        content=chunks(),
+        headers={"Stripe-Signature": pl.sign(body), "Content-Length": "100"},
+    )
+
+    assert "content-length" not in streamed.request.headers
+    for response in (declared, streamed):
+        assert (response.status_code, response.json()) == (413, {"error": "body larger than 1 MiB"})
+    assert lying.status_code == 413, lying.text
+    assert event_row(ledger, evt["id"]) is None
+
+
+# Routing of invoice events (time-skipping server; no visibility needed).
+
+
+@pytest.mark.parametrize(
+    ("api_version", "expanded_customer"),
+    [(API_2020, False), (API_ENDIVE, False), (API_DAHLIA, True)],
+)
+async def test_payment_failed_starts_a_case(
+    api: Api,
+    ledger: Ledger,
+    time_env: WorkflowEnvironment,
+    idle_cases: list[tuple[Client, str]],
+    api_version: str,
+    expanded_customer: bool,
+) -> None:
+    customer, sub = pl.new_id("cus"), pl.new_id("sub")
+    invoice = pl.invoice(
+        api_version,
+        customer=pl.customer_object(customer) if expanded_customer else customer,
+        subscription=sub,
+        amount_due=4900,
+        amount_paid=900,  # partly paid: the case dunns what remains
+        currency="usd",
+    )
+    evt = pl.event("invoice.payment_failed", invoice, api_version)
+    wid = f"dunning-{invoice['id']}"
+    idle_cases.append((time_env.client, wid))
+
+    response = await api.deliver(evt)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "done"
+    started = await started_with(time_env.client, invoice["id"])
+    assert started == {
+        "invoice_id": invoice["id"],
+        "customer_id": customer,
+        "subscription_id": sub,
+        "amount_due": 4000,
+        "currency": "usd",
+        "decline_code": None,
+        "advice_code": None,
+        "failure_message": None,
+        "stripe_event_id": evt["id"],
+        "policy": None,
+        "failed_at": datetime.fromtimestamp(evt["created"], UTC).isoformat().replace("+00:00", "Z"),
+    }
+    assert [name for name, _ in await received(time_env.client, invoice["id"])] == [
+        "payment_failed"
+    ]
+    description = await time_env.client.get_workflow_handle(wid).describe()
+    assert description.typed_search_attributes.get(sa.CUSTOMER_ID) == customer
+    assert description.typed_search_attributes.get(sa.SUBSCRIPTION_ID) == sub
+    assert description.task_queue == api.app.state.settings.dunning_task_queue
+    row = event_row(ledger, evt["id"])
+    assert row is not None and row.status == "done" and row.object_id == invoice["id"]
+    assert row.action is not None and wid in row.action
+
+
+async def test_second_failure_signals_the_running_case(
+    api: Api, time_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    invoice = pl.invoice(API_ENDIVE, attempt_count=1)
+    first = pl.event("invoice.payment_failed", invoice)
+    again = pl.event("invoice.payment_failed", {**invoice, "attempt_count": 2})
+    idle_cases.append((time_env.client, f"dunning-{invoice['id']}"))
+    handle = time_env.client.get_workflow_handle(f"dunning-{invoice['id']}")
+
+    assert (await api.deliver(first)).status_code == 200
+    run_id = (await handle.describe()).run_id
+    assert (await api.deliver(again)).status_code == 200
+
+    assert (await handle.describe()).run_id == run_id  # the same run, not a new case
+    signals = await received(time_env.client, invoice["id"])
+    assert [(name, arg["stripe_event_id"], arg["attempt_count"]) for name, arg in signals] == [
+        ("payment_failed", first["id"], 1),
+        ("payment_failed", again["id"], 2),
+    ]
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize("type_", ["invoice.paid", "invoice.payment_succeeded"])
+async def test_paid_signals_payment_succeeded(
+    api: Api,
+    ledger: Ledger,
+    time_env: WorkflowEnvironment,
+    idle_cases: list[tuple[Client, str]],
+    api_version: str,
+    type_: str,
+) -> None:
+    case = await open_case(time_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    invoice = pl.invoice(
+        api_version, id=case.invoice_id, customer=case.customer_id, amount_paid=1000, status="paid"
+    )
+    evt = pl.event(type_, invoice, api_version)
+
+    response = await api.deliver(evt)
+
+    assert response.status_code == 200
+    action = f"signalled payment_succeeded to dunning-{case.invoice_id}"
+    assert response.json()["action"] == action
+    assert await received(time_env.client, case.invoice_id) == [
+        ("payment_succeeded", {"stripe_event_id": evt["id"], "amount_paid": 1000})
+    ]
+    row = event_row(ledger, evt["id"])
+    assert row is not None and (row.status, row.action) == ("done", action)
+
+
+async def test_paid_without_a_case_is_recorded_as_no_running_case(api: Api, ledger: Ledger) -> None:
+    evt = pl.event("invoice.paid", pl.invoice(API_2020, status="paid"))
+
+    response = await api.deliver(evt)
+
+    expected = f"no running case (dunning-{evt['data']['object']['id']})"
+    assert (response.status_code, response.json()["action"]) == (200, expected)
+    row = event_row(ledger, evt["id"])
+    assert row is not None and (row.status, row.action) == ("done", expected)
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize(
+    ("type_", "reason"),
+    [
+        ("invoice.voided", "invoice voided in Stripe"),
+        ("invoice.marked_uncollectible", "invoice marked uncollectible in Stripe"),
+    ],
+)
+async def test_void_and_uncollectible_stop_the_case(
+    api: Api,
+    time_env: WorkflowEnvironment,
+    idle_cases: list[tuple[Client, str]],
+    api_version: str,
+    type_: str,
+    reason: str,
+) -> None:
+    case = await open_case(time_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    status = "void" if type_ == "invoice.voided" else "uncollectible"
+    evt = pl.event(type_, pl.invoice(api_version, id=case.invoice_id, status=status), api_version)
+
+    response = await api.deliver(evt)
+
+    assert response.status_code == 200
+    assert await received(time_env.client, case.invoice_id) == [
+        ("stop", {"reason": reason, "by": f"stripe:{evt['id']}"})
+    ]
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+async def test_payment_action_required_sends_the_invoice_link(
+    api: Api, time_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]], api_version: str
+) -> None:
+    case = await open_case(time_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    url = f"https://invoice.example.test/pay/{case.invoice_id}"
+    invoice = pl.invoice(api_version, id=case.invoice_id, hosted_invoice_url=url)
+    evt = pl.event("invoice.payment_action_required", invoice, api_version)
+
+    response = await api.deliver(evt)
+
+    assert response.status_code == 200
+    assert await received(time_env.client, case.invoice_id) == [
+        ("payment_action_required", {"stripe_event_id": evt["id"], "hosted_invoice_url": url})
+    ]
+
+
+async def test_unknown_types_are_ignored(api: Api, ledger: Ledger) -> None:
+    evt = pl.event("invoice.finalized", pl.invoice(API_ENDIVE))
+
+    response = await api.deliver(evt)
+    again = await api.deliver(evt)
+
+    assert (response.status_code, response.json()) == (
+        200,
+        {"ignored": "invoice.finalized", "event": evt["id"]},
+    )
+    assert again.json()["duplicate"] is True
+    row = event_row(ledger, evt["id"])
+    assert row is not None and (row.status, row.deliveries) == ("ignored", 2)
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("customer", None, "data.object.customer: field required"),
+        ("currency", None, "data.object.currency: field required"),
+        ("customer", "cus_x' OR CustomerId != '", "data.object.customer: value error, not a"),
+    ],
+)
+async def test_incomplete_payment_failed_is_refused_naming_the_field(
+    api: Api,
+    ledger: Ledger,
+    time_env: WorkflowEnvironment,
+    api_version: str,
+    field: str,
+    value: Any,
+    message: str,
+) -> None:
+    invoice = pl.invoice(api_version)
+    if value is None:
+        del invoice[field]
+    else:
+        invoice[field] = value
+    evt = pl.event("invoice.payment_failed", invoice, api_version)
+
+    response = await api.deliver(evt)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(f"invoice.payment_failed: {message}")
+    with pytest.raises(RPCError):
+        await time_env.client.get_workflow_handle(f"dunning-{invoice['id']}").describe()
+    row = event_row(ledger, evt["id"])
+    assert row is not None and row.status == "failed"
+    assert row.error is not None and f"data.object.{field}" in row.error
+
+
+# Exactly-once effect.
+
+
+async def test_twenty_concurrent_copies_start_one_case_once(
+    api: Api, ledger: Ledger, time_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    invoice = pl.invoice(API_2020, subscription=pl.new_id("sub"))
+    evt = pl.event("invoice.payment_failed", invoice, API_2020)
+    idle_cases.append((time_env.client, f"dunning-{invoice['id']}"))
+
+    responses = await asyncio.gather(*(api.deliver(evt) for _ in range(20)))
+
+    assert [r.status_code for r in responses] == [200] * 20
+    bodies = [r.json() for r in responses]
+    assert sum(1 for b in bodies if not b.get("duplicate")) == 1
+    assert all(b["status"] == "done" for b in bodies)
+    # Every signal-with-start leaves a signal in history: one signal, one effect.
+    assert [name for name, _ in await received(time_env.client, invoice["id"])] == [
+        "payment_failed"
+    ]
+    row = event_row(ledger, evt["id"])
+    assert row is not None and (row.status, row.deliveries) == ("done", 20)
+
+
+async def test_twenty_concurrent_copies_signal_once(
+    api: Api, ledger: Ledger, time_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    case = await open_case(time_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    evt = pl.event("invoice.payment_succeeded", pl.invoice(id=case.invoice_id, status="paid"))
+
+    responses = await asyncio.gather(*(api.deliver(evt) for _ in range(20)))
+    later = await api.deliver(evt)  # Stripe redelivers after a lost 2xx
+
+    assert [r.status_code for r in responses] == [200] * 20
+    assert later.status_code == 200 and later.json()["duplicate"] is True
+    assert later.json()["action"] == f"signalled payment_succeeded to dunning-{case.invoice_id}"
+    assert [name for name, _ in await received(time_env.client, case.invoice_id)] == [
+        "payment_succeeded"
+    ]
+    row = event_row(ledger, evt["id"])
+    assert row is not None and row.deliveries == 21
+
+
+async def test_copy_of_an_event_still_processing_waits_then_409(
+    api: Api, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evt = pl.event("invoice.paid", pl.invoice(status="paid"))
+    api.app.state.ledger  # same database as `ledger`
+    with ledger.sessions.begin() as session:
+        session.add(
+            StripeEvent(
+                event_id=evt["id"],
+                type="invoice.paid",
+                event_created=utcnow(),
+                status="processing",
+                claimed_at=utcnow(),
+                deliveries=1,
+                livemode=False,
+            )
+        )
+    monkeypatch.setattr(router_module, "DUPLICATE_WAIT_SECONDS", 0.3)
+
+    busy = await api.deliver(evt)
+    # The holder died: once its lease is over, a redelivery takes the claim and processes it.
+    with ledger.sessions.begin() as session:
+        session.execute(
+            update(StripeEvent)
+            .where(StripeEvent.event_id == evt["id"])
+            .values(claimed_at=utcnow() - timedelta(minutes=3))
+        )
+    taken_over = await api.deliver(evt)
+
+    assert (busy.status_code, busy.json()) == (409, {"error": "event is being processed"})
+    assert taken_over.status_code == 200
+    assert taken_over.json()["action"].startswith("no running case")
+    row = event_row(ledger, evt["id"])
+    assert row is not None and (row.status, row.deliveries) == ("done", 3)
+
+
+async def test_temporal_down_answers_503_and_the_redelivery_is_processed(
+    time_env: WorkflowEnvironment,
+    api_settings: Settings,
+    ledger: Ledger,
+    idle_cases: list[tuple[Client, str]],
+) -> None:
+    proxy = pl.TcpProxy(time_env.client.service_client.config.target_host, free_port())
+    settings = api_settings.model_copy(update={"temporal_address": proxy.address})
+    # No client given: the app connects lazily, and Temporal is down from the start.
+    api = Api(create_app(settings, ledger=ledger, temporal_timeout=2.0))
+    invoice = pl.invoice(API_ENDIVE)
+    failed = pl.event("invoice.payment_failed", invoice)
+    paid = pl.event("invoice.paid", {**invoice, "status": "paid", "amount_paid": 2500})
+    idle_cases.append((time_env.client, f"dunning-{invoice['id']}"))
+    try:
+        down = await api.deliver(failed)
+        row_down = event_row(ledger, failed["id"])
+        await proxy.start()
+        await asyncio.sleep(1.1)  # past the connector's fail-fast window
+        back = await api.deliver(failed)  # Stripe's redelivery
+
+        await proxy.stop()  # now an outage of an already connected client
+        started = time.monotonic()
+        cut = await api.deliver(paid)
+        cut_seconds = time.monotonic() - started
+        row_cut = event_row(ledger, paid["id"])
+        await proxy.start()
+        again = await api.deliver(paid)
+    finally:
+        await proxy.stop()
+
+    for response in (down, cut):
+        assert (response.status_code, response.json()) == (
+            503,
+            {"error": "temporal unavailable, retry"},
+        )
+    assert cut_seconds < 5
+    assert row_down is not None and row_down.status == "failed"
+    assert row_cut is not None and row_cut.status == "failed"
+    assert row_cut.error is not None and "temporal unavailable" in row_cut.error
+    assert back.status_code == 200 and again.status_code == 200
+    assert [name for name, _ in await received(time_env.client, invoice["id"])] == [
+        "payment_failed",
+        "payment_succeeded",
+    ]
+    for evt in (failed, paid):
+        row = event_row(ledger, evt["id"])
+        assert row is not None and (row.status, row.deliveries, row.error) == ("done", 2, None)
+
+
+async def test_paid_before_failed_ends_already_paid(
+    time_env: WorkflowEnvironment,
+    api_settings: Settings,
+    ledger: Ledger,
+    run_worker: Any,
+    stripe_control: StripeControl,
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT, amount=3100)
+    # The customer pays on the hosted invoice page with another card.
+    stripe_control.sdk.v1.invoices.pay(case.invoice, params={"payment_method": "pm_card_visa"})
+    events = stripe_control.http.get("/events").raise_for_status().json()["events"]
+    mine = {
+        e["type"]: e
+        for e in events
+        if e["data"]["object"].get("id") == case.invoice and e["type"].startswith("invoice.")
+    }
+    async with run_worker(time_env.client) as task_queue:
+        settings = api_settings.model_copy(update={"dunning_task_queue": task_queue})
+        api = Api(create_app(settings, client=time_env.client, ledger=ledger))
+        # Stripe does not guarantee order: the payment's events arrive first.
+        paid = await api.deliver(mine["invoice.paid"])
+        succeeded = await api.deliver(mine["invoice.payment_succeeded"])
+        failed = await api.deliver(case.event)
+        result = await cases.case_handle(time_env.client, case.invoice).result()
+        late = await api.deliver(
+            pl.event("invoice.payment_failed", mine["invoice.paid"]["data"]["object"])
+        )
+
+    no_case = f"no running case (dunning-{case.invoice})"
+    assert paid.json()["action"] == succeeded.json()["action"] == no_case
+    assert failed.status_code == 200
+    assert (result.status, result.outcome, result.attempts) == (
+        CaseStatus.RECOVERED,
+        Outcome.ALREADY_PAID,
+        0,
+    )
+    # A failure event after the case ended never reopens it (nor charges again).
+    assert late.json()["action"] == f"case dunning-{case.invoice} already closed; not reopened"
+    assert stripe_control.charge_count(case.invoice) == 2  # Stripe's attempt + the customer's
+    assert ledger_rows(ledger, Attempt, case.invoice) == []
+    (opened,) = ledger_rows(ledger, Case, case.invoice)
+    assert (opened.stripe_event_id, opened.amount_due) == (case.event["id"], 3100)
+    (outcome,) = ledger_rows(ledger, CaseOutcome, case.invoice)
+    assert outcome.outcome == "already_paid"
+    for evt, action in [
+        (mine["invoice.paid"], no_case),
+        (mine["invoice.payment_succeeded"], no_case),
+    ]:
+        row = event_row(ledger, evt["id"])
+        assert row is not None and (row.status, row.action) == ("done", action)
