@@ -98,19 +98,26 @@ class EmailActivities:
             self.ledger.settle_notification(input.dedupe_key, "no_address")
             return SendEmailResult(dedupe_key=input.dedupe_key, status="no_address")
 
-        message = Mail(
-            from_email=self.sender,
-            to_emails=input.to_email,
-            subject=rendered.subject,
-            plain_text_content=rendered.text,
-            html_content=rendered.html,
-        )
-        message.custom_arg = [
-            CustomArg("dunning_dedupe_key", input.dedupe_key),
-            CustomArg("invoice_id", input.invoice_id),
-        ]
         try:
-            response = self.client.send(message)
+            message = Mail(
+                from_email=self.sender,
+                to_emails=input.to_email,
+                subject=rendered.subject,
+                plain_text_content=rendered.text,
+                html_content=rendered.html,
+            )
+            message.custom_arg = [
+                CustomArg("dunning_dedupe_key", input.dedupe_key),
+                CustomArg("invoice_id", input.invoice_id),
+            ]
+            body = message.get()
+        except (KeyError, ValueError, TypeError) as exc:
+            # The SDK cannot even parse the address: no retry can fix that, so the case goes on.
+            detail = f"invalid recipient address: {exc!r}"
+            self.ledger.settle_notification(input.dedupe_key, "rejected", error=detail)
+            return SendEmailResult(dedupe_key=input.dedupe_key, status="rejected", detail=detail)
+        try:
+            response = self.client.send(body)
         except HTTPError as exc:
             return self._failed(input, exc)
         except TimeoutError as exc:

@@ -238,7 +238,7 @@ class StripeActivities:
         try:
             if action == "cancel_subscription":
                 assert input.subscription_id
-                outcome, detail = self._cancel(input.subscription_id, key)
+                outcome, detail = self._cancel(input.subscription_id)
             elif action == "mark_uncollectible":
                 outcome, detail = self._mark_uncollectible(input.invoice_id, key)
             else:
@@ -253,11 +253,12 @@ class StripeActivities:
         )
         return FinalActionResult(action=action, outcome=outcome, detail=detail)
 
-    def _cancel(self, subscription_id: str, key: str) -> tuple[Outcome, str]:
+    def _cancel(self, subscription_id: str) -> tuple[Outcome, str]:
+        # Cancel is a DELETE, which Stripe treats as idempotent by definition (keys apply to
+        # POST only); a second cancel is refused, so confirm the subscription is canceled.
         try:
-            self.client.v1.subscriptions.cancel(subscription_id, options={"idempotency_key": key})
+            self.client.v1.subscriptions.cancel(subscription_id)
         except stripe.InvalidRequestError:
-            # Canceling twice is refused by Stripe; check it is indeed canceled already.
             if self.client.v1.subscriptions.retrieve(subscription_id).status != "canceled":
                 raise
         return Outcome.SUBSCRIPTION_CANCELED, f"subscription {subscription_id} canceled"

@@ -86,11 +86,18 @@ def _reset(console: Console, settings: Settings) -> None:
     console.print("[dim]Removed the dev databases (--reset)[/]")
 
 
+def _configured(settings: Settings, name: str) -> bool:
+    # Set to a non-empty value other than the stand-in default (an .env copied from the
+    # example may hold empty keys).
+    default = Settings.model_fields[name].default
+    return name in settings.model_fields_set and getattr(settings, name) not in ("", default)
+
+
 def run_dev(console: Console, count: int, reset: bool) -> None:
     settings = load_settings()
     # A key set in the environment or .env means the real provider; otherwise a stand-in.
-    real_stripe = "stripe_api_key" in settings.model_fields_set
-    real_sendgrid = "sendgrid_api_key" in settings.model_fields_set
+    real_stripe = _configured(settings, "stripe_api_key")
+    real_sendgrid = _configured(settings, "sendgrid_api_key")
     if reset:
         _reset(console, settings)
     require_free(API_PORT, "the API")
@@ -105,7 +112,8 @@ def run_dev(console: Console, count: int, reset: bool) -> None:
         signal.SIGTERM,
         *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []),
     ]
-    previous = {sig: signal.signal(sig, _interrupt) for sig in handled[1:]}
+    # Installed for SIGINT too: a shell starting us in the background may have ignored it.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in handled}
     try:
         _start(console, settings, processes, servers, count, real_stripe, real_sendgrid)
         while True:
@@ -121,7 +129,6 @@ def run_dev(console: Console, count: int, reset: bool) -> None:
         for server in servers:
             server.stop()
         processes.stop(("temporal",))
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         console.print("[bold]Everything `dunning dev` started has stopped.[/]")

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -101,9 +101,12 @@ async def started_with(client: Client, invoice: str) -> dict[str, Any]:
     return dict(json.loads(attrs.input.payloads[0].data))
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
+async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        outcome = check()
+        if outcome if isinstance(outcome, bool) else await outcome:
+            return
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.1)
@@ -593,7 +596,6 @@ async def test_copy_of_an_event_still_processing_waits_then_409(
     api: Api, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     evt = pl.event("invoice.paid", pl.invoice(status="paid"))
-    api.app.state.ledger  # same database as `ledger`
     with ledger.sessions.begin() as session:
         session.add(
             StripeEvent(
@@ -725,3 +727,298 @@ async def test_paid_before_failed_ends_already_paid(
     ]:
         row = event_row(ledger, evt["id"])
         assert row is not None and (row.status, row.action) == ("done", action)
+
+
+# Fan-out events: visibility queries on the dev server.
+
+
+def running(attribute: str, value: str) -> str:
+    return (
+        f"WorkflowType = 'DunningWorkflow' AND ExecutionStatus = 'Running'"
+        f" AND {attribute} = '{value}'"
+    )
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+async def test_subscription_deleted_stops_the_subscriptions_cases(
+    dev_api: Api,
+    dev_env: WorkflowEnvironment,
+    ledger: Ledger,
+    idle_cases: list[tuple[Client, str]],
+    api_version: str,
+) -> None:
+    client, queue = dev_env.client, dev_api.app.state.settings.dunning_task_queue
+    sub, other_sub = pl.new_id("sub"), pl.new_id("sub")
+    first = await open_case(client, queue, idle_cases, subscription_id=sub)
+    second = await open_case(client, queue, idle_cases, subscription_id=sub)
+    unrelated = await open_case(client, queue, idle_cases, subscription_id=other_sub)
+    # A case visibility does not list yet (no search attributes), known from the ledger.
+    unlisted = case_input(subscription_id=sub)
+    await client.start_workflow(
+        DunningWorkflow.run, unlisted, id=f"dunning-{unlisted.invoice_id}", task_queue=queue
+    )
+    idle_cases.append((client, f"dunning-{unlisted.invoice_id}"))
+    ledger.open_case(
+        invoice_id=unlisted.invoice_id,
+        workflow_id=f"dunning-{unlisted.invoice_id}",
+        customer_id=unlisted.customer_id,
+        subscription_id=sub,
+        amount_due=1000,
+        currency="eur",
+        policy="default",
+        opened_at=utcnow(),
+    )
+    await visible(client, running("SubscriptionId", sub), 2)
+    evt = pl.event(
+        "customer.subscription.deleted",
+        pl.subscription(api_version, id=sub, latest_invoice=second.invoice_id),
+        api_version,
+    )
+
+    response = await dev_api.deliver(evt)
+
+    assert response.status_code == 200
+    stop = ("stop", {"reason": "subscription canceled in Stripe", "by": f"stripe:{evt['id']}"})
+    for case in (first, second, unlisted):
+        assert await received(client, case.invoice_id) == [stop]
+    assert await received(client, unrelated.invoice_id) == []
+    expected = sorted(f"dunning-{c.invoice_id}" for c in (first, second, unlisted))
+    assert response.json()["action"] == f"signalled stop to {', '.join(expected)}"
+    row = event_row(ledger, evt["id"])
+    assert row is not None and row.action == response.json()["action"]
+
+
+async def test_subscription_deleted_reaches_its_latest_invoice_before_visibility(
+    dev_api: Api, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    client, queue = dev_env.client, dev_api.app.state.settings.dunning_task_queue
+    fresh = case_input(subscription_id=pl.new_id("sub"))
+    await client.start_workflow(
+        DunningWorkflow.run, fresh, id=f"dunning-{fresh.invoice_id}", task_queue=queue
+    )
+    idle_cases.append((client, f"dunning-{fresh.invoice_id}"))
+    sub = pl.subscription(id=fresh.subscription_id, latest_invoice=fresh.invoice_id)
+
+    response = await dev_api.deliver(pl.event("customer.subscription.deleted", sub, API_2020))
+
+    assert response.json()["action"] == f"signalled stop to dunning-{fresh.invoice_id}"
+    assert [name for name, _ in await received(client, fresh.invoice_id)] == ["stop"]
+
+
+async def test_subscription_deleted_without_cases(dev_api: Api) -> None:
+    sub = pl.subscription(latest_invoice=pl.new_id("in"))
+
+    response = await dev_api.deliver(pl.event("customer.subscription.deleted", sub))
+
+    assert response.status_code == 200
+    assert response.json()["action"] == f"no running case (SubscriptionId {sub['id']})"
+
+
+def method_event(kind: str, customer: str, pm: str, api_version: str) -> dict[str, Any]:
+    if kind == "payment_method.attached":
+        return pl.event(kind, pl.payment_method(customer, id=pm), api_version)
+    if kind == "setup_intent.succeeded":
+        return pl.event(kind, pl.setup_intent(customer, pm), api_version)
+    return pl.event(
+        "customer.updated",
+        pl.customer_object(customer, default_payment_method=pm),
+        api_version,
+        previous_attributes={"invoice_settings": {"default_payment_method": "pm_old"}},
+    )
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize(
+    "kind", ["payment_method.attached", "setup_intent.succeeded", "customer.updated"]
+)
+async def test_new_payment_method_signals_the_customers_cases(
+    dev_api: Api,
+    dev_env: WorkflowEnvironment,
+    ledger: Ledger,
+    idle_cases: list[tuple[Client, str]],
+    api_version: str,
+    kind: str,
+) -> None:
+    client, queue = dev_env.client, dev_api.app.state.settings.dunning_task_queue
+    customer = pl.new_id("cus")
+    cases_of_customer = [
+        await open_case(client, queue, idle_cases, customer_id=customer) for _ in range(2)
+    ]
+    someone_else = await open_case(client, queue, idle_cases)
+    await visible(client, running("CustomerId", customer), 2)
+    pm = pl.new_id("pm")
+    evt = method_event(kind, customer, pm, api_version)
+
+    response = await dev_api.deliver(evt)
+
+    assert response.status_code == 200, response.text
+    for case in cases_of_customer:
+        assert await received(client, case.invoice_id) == [
+            ("payment_method_updated", {"stripe_event_id": evt["id"], "payment_method_id": pm})
+        ]
+    assert await received(client, someone_else.invoice_id) == []
+    row = event_row(ledger, evt["id"])
+    assert row is not None and row.status == "done"
+    assert row.action is not None and row.action.startswith("signalled payment_method_updated")
+
+
+@pytest.mark.parametrize(
+    ("evt", "reason"),
+    [
+        (
+            pl.event(
+                "customer.updated",
+                pl.customer_object("cus_quiet", default_payment_method="pm_same"),
+                previous_attributes={"email": "old@example.com"},
+            ),
+            "default payment method unchanged",
+        ),
+        (
+            pl.event(
+                "customer.updated",
+                pl.customer_object("cus_quiet", default_payment_method=None),
+                API_2020,
+                previous_attributes={"invoice_settings": {"default_payment_method": "pm_gone"}},
+            ),
+            "default payment method removed",
+        ),
+        (
+            pl.event("setup_intent.succeeded", pl.setup_intent(None, "pm_floating")),
+            "setup intent has no customer",
+        ),
+        (
+            pl.event("payment_method.attached", pl.payment_method(None), API_2020),
+            "payment method has no customer",
+        ),
+    ],
+    ids=["email-change", "default-removed", "setup-without-customer", "pm-without-customer"],
+)
+async def test_payment_method_events_that_change_nothing_are_ignored(
+    dev_api: Api,
+    dev_env: WorkflowEnvironment,
+    ledger: Ledger,
+    idle_cases: list[tuple[Client, str]],
+    evt: dict[str, Any],
+    reason: str,
+) -> None:
+    queue = dev_api.app.state.settings.dunning_task_queue
+    case = await open_case(dev_env.client, queue, idle_cases, customer_id="cus_quiet")
+    evt = {**evt, "id": pl.new_id("evt")}
+
+    response = await dev_api.deliver(evt)
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["action"]) == ("ignored", reason)
+    assert await received(dev_env.client, case.invoice_id) == []
+    row = event_row(ledger, evt["id"])
+    assert row is not None and (row.status, row.action) == ("ignored", reason)
+
+
+# End to end: the Stripe stand-in delivers real signed webhooks to the app over HTTP.
+
+
+@pytest.fixture
+def standin_webhooks(stripe_control: StripeControl) -> Iterator[Callable[[str], None]]:
+    def point_at(url: str) -> None:
+        stripe_control.http.post(
+            "/webhooks", json={"url": url, "secret": SECRET}
+        ).raise_for_status()
+
+    yield point_at
+    # The stand-in is shared by the whole session: stop delivering to our server.
+    stripe_control.http.post("/webhooks", json={"url": None, "secret": None}).raise_for_status()
+
+
+async def test_end_to_end_failed_invoice_to_recovery_through_signed_webhooks(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    ledger: Ledger,
+    run_worker: Any,
+    stripe_control: StripeControl,
+    standin_webhooks: Callable[[str], None],
+) -> None:
+    client = dev_env.client
+    sendgrid = SendGridControl(settings)
+    async with run_worker(client) as task_queue:
+        app_settings = settings.model_copy(
+            update={
+                "stripe_webhook_secret": SECRET,
+                "dunning_task_queue": task_queue,
+                # The server's own client, connected lazily in its own event loop.
+                "temporal_address": client.service_client.config.target_host,
+                "temporal_namespace": client.namespace,
+            }
+        )
+        with BackgroundServer(create_app(app_settings, ledger=ledger)) as server:
+            standin_webhooks(f"{server.url}/webhooks/stripe")
+            case = stripe_control.failed_invoice(INSUFFICIENT, amount=1200, currency="eur")
+            handle = cases.case_handle(client, case.invoice)
+
+            async def opened() -> bool:
+                row = event_row(ledger, case.event["id"])
+                return row is not None and row.status == "done"
+
+            await eventually(opened)
+            await visible(client, running("CustomerId", case.customer), 1)
+            await eventually(lambda: bool(ledger_rows(ledger, Case, case.invoice)))
+            # A new card is attached first (payment_method.attached): the retry it triggers
+            # still charges the old default card and is declined.
+            visa = stripe_control.sdk.v1.payment_methods.attach(
+                "pm_card_visa", params={"customer": case.customer}
+            )
+            await eventually(lambda: len(ledger_rows(ledger, Attempt, case.invoice)) == 1)
+            # Making it the default emits customer.updated with previous_attributes.
+            stripe_control.sdk.v1.customers.update(
+                case.customer, params={"invoice_settings": {"default_payment_method": visa.id}}
+            )
+            result = await asyncio.wait_for(handle.result(), 60)
+
+            async def all_delivered() -> bool:
+                log = stripe_control.http.get("/events").raise_for_status().json()
+                mine = [e for e in log["events"] if _concerns(e, case.customer, case.invoice)]
+                done = {d["event"] for d in log["deliveries"] if d["succeeded"]}
+                return all(e["id"] in done for e in mine)
+
+            await eventually(all_delivered)
+
+    assert (result.status, result.outcome, result.amount_recovered) == (
+        CaseStatus.RECOVERED,
+        Outcome.RECOVERED,
+        1200,
+    )
+    attempts = ledger_rows(ledger, Attempt, case.invoice)
+    assert [(a.trigger, a.outcome) for a in attempts] == [
+        ("payment_method_updated", "declined"),
+        ("payment_method_updated", "succeeded"),
+    ]
+    assert stripe_control.charge_count(case.invoice) == 3  # Stripe's own attempt + our two
+    (opened_case,) = ledger_rows(ledger, Case, case.invoice)
+    assert (opened_case.customer_id, opened_case.subscription_id) == (
+        case.customer,
+        case.subscription,
+    )
+    assert opened_case.stripe_event_id == case.event["id"]
+    (outcome,) = ledger_rows(ledger, CaseOutcome, case.invoice)
+    assert (outcome.outcome, outcome.amount_recovered) == ("recovered", 1200)
+    keys = [m["custom_args"]["dunning_dedupe_key"] for m in sendgrid.messages(case.invoice)]
+    assert keys[-1] == f"dunning-{case.invoice}:recovered"
+
+    log = stripe_control.http.get("/events").raise_for_status().json()
+    mine = [e for e in log["events"] if _concerns(e, case.customer, case.invoice)]
+    deliveries = [d for d in log["deliveries"] if d["event"] in {e["id"] for e in mine}]
+    assert deliveries and all(d["status_code"] == 200 for d in deliveries)
+    rows = {e["id"]: event_row(ledger, e["id"]) for e in mine}
+    assert all(row is not None and row.status in ("done", "ignored") for row in rows.values())
+    wid = f"dunning-{case.invoice}"
+    actions = {(e["type"], rows[e["id"]].action) for e in mine}  # type: ignore[union-attr]
+    assert ("invoice.payment_failed", f"started {wid}") in actions
+    assert ("customer.updated", f"signalled payment_method_updated to {wid}") in actions
+    assert (
+        "payment_method.attached",
+        f"signalled payment_method_updated to {wid}",
+    ) in actions
+
+
+def _concerns(evt: dict[str, Any], customer: str, invoice: str) -> bool:
+    obj = evt["data"]["object"]
+    return obj.get("id") in (customer, invoice) or obj.get("customer") == customer
