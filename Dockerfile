@@ -16,8 +16,8 @@ WORKDIR /app
 
 # Runtime dependencies first, read from pyproject.toml (never the dev extra), so that this
 # layer stays cached while only the code changes.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep=chr(10))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
@@ -33,7 +33,7 @@ COPY policies ./policies
 COPY standins ./standins
 COPY templates ./templates
 COPY migrations ./migrations
-COPY alembic.ini worker.py ./
+COPY alembic.ini worker.py README.md ./
 
 # Editable, without dependencies (installed above): it adds the `dunning` console script and
 # keeps every entry point importing from /app, where templates/, alembic.ini and migrations/

@@ -26,6 +26,9 @@ pytest: install
 
 test: lint typecheck pytest
 
+dev: install
+	$(BIN)/dunning dev
+
 worker: install
 	$(BIN)/python worker.py
 

@@ -14,7 +14,7 @@ may be claimed again by Stripe's redelivery; so may a `processing` claim older t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, Integer, String, Text, select, update
@@ -106,7 +106,10 @@ class StripeEventStore:
                 row.deliveries += 1
             if row.status in FINAL_STATUSES:
                 return Claim(owned=False, status=row.status, action=row.action)
-            stale = row.claimed_at < now - self.lease
+            claimed_at = row.claimed_at
+            if claimed_at.tzinfo is None:  # SQLite (the dev default) drops the offset
+                claimed_at = claimed_at.replace(tzinfo=UTC)
+            stale = claimed_at < now - self.lease
             if row.status == "failed" or (row.status == "processing" and stale):
                 row.status, row.claimed_at, row.processed_at = "processing", now, None
                 return Claim(owned=True, status="processing")

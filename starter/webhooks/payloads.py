@@ -55,6 +55,11 @@ class EventData(StripeModel):
     previous_attributes: dict[str, Any] | None = None
 
 
+class EventRequest(StripeModel):
+    id: str | None = None
+    idempotency_key: str | None = None
+
+
 class Event(StripeModel):
     """The event envelope (`object: "event"`), stable across API versions."""
 
@@ -64,11 +69,18 @@ class Event(StripeModel):
     created: datetime
     livemode: bool = False
     data: EventData
+    # The API request that caused the event (null fields for Stripe's automatic actions);
+    # a bare request id string in API versions before 2017-05-25.
+    request: EventRequest | str | None = None
 
     @property
     def object_id(self) -> str | None:
         value = self.data.object.get("id")
         return value if isinstance(value, str) else None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.request.idempotency_key if isinstance(self.request, EventRequest) else None
 
 
 class SubscriptionDetails(StripeModel):

@@ -20,9 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from models.stripe_events import Claim, StripeEventStore
-from starter.app import get_temporal_client
+from starter.app import TemporalUnavailable, get_temporal_client
 from starter.webhooks.payloads import Event, PayloadError, parse_event
-from starter.webhooks.routing import Executor, Ignore, TemporalUnavailable, plan
+from starter.webhooks.routing import Executor, Ignore, plan
 from starter.webhooks.signature import TOLERANCE_SECONDS, SignatureError, verify
 
 log = logging.getLogger("dunning.webhooks")
@@ -53,8 +53,8 @@ method changed) | signal `payment_method_updated` to the customer's running case
 
 Answers: 200 once Temporal accepted the start/signal, or the event needs nothing (no running
 case, ignored type, duplicate: `{{"duplicate": true}}`); 400 bad signature or payload
-(`{{"error": ...}}`); 409 another copy still processing; 413 body too large; 503 Temporal or
-the database unreachable: Stripe redelivers later.
+(`{{"error": ...}}`); 409 another copy still processing; 413 body too large; 500 unexpected
+error; 503 Temporal or the database unreachable. Stripe redelivers every non-2xx later.
 """
 
 
@@ -117,6 +117,7 @@ def _settle(store: StripeEventStore, event_id: str, error: str) -> None:
         400: {"description": "Bad signature, malformed or incomplete payload"},
         409: {"description": "Another delivery of this event is still being processed"},
         413: {"description": "Body larger than 1 MiB"},
+        500: {"description": "Unexpected error; the event is marked failed for redelivery"},
         503: {"description": "Temporal or the database unreachable; Stripe will redeliver"},
     },
     openapi_extra={
@@ -194,10 +195,14 @@ async def _process(request: Request, store: StripeEventStore, event: Event) -> J
         await run_in_threadpool(_settle, store, event.id, f"temporal unavailable: {err}")
         log.warning("Stripe event %s (%s): Temporal unavailable (%s)", event.id, event.type, err)
         return _error(503, "temporal unavailable, retry")
+    except Exception as err:
+        log.exception("Stripe event %s (%s) failed", event.id, event.type)
+        await run_in_threadpool(_settle, store, event.id, f"error: {err.__class__.__name__}")
+        return _error(500, "internal error, retry")
     except BaseException as err:
-        # Includes cancellation at shutdown: release the claim now (synchronously, the task
-        # may not await again) so Stripe's redelivery does not wait for the lease.
-        _settle(store, event.id, f"error: {err.__class__.__name__}: {err}")
+        # Cancellation at shutdown: release the claim now (synchronously, the task may not
+        # await again) so Stripe's redelivery does not wait for the lease.
+        _settle(store, event.id, f"interrupted: {err.__class__.__name__}")
         raise
     try:
         await run_in_threadpool(store.finish, event.id, status, action)  # type: ignore[arg-type]

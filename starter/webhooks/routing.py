@@ -1,26 +1,15 @@
 """Stripe event -> what to do to the dunning cases (a pure plan), then doing it on Temporal.
 
-invoice.payment_failed             signal-with-start `dunning-{invoice}` (payment_failed)
-invoice.paid / .payment_succeeded  signal payment_succeeded to `dunning-{invoice}`
-invoice.voided                     signal stop ("invoice voided in Stripe")
-invoice.marked_uncollectible       signal stop ("invoice marked uncollectible in Stripe")
-invoice.payment_action_required    signal payment_action_required (hosted invoice URL)
-customer.subscription.deleted      signal stop to the running cases of the subscription
-payment_method.attached,           signal payment_method_updated to the running cases of
-setup_intent.succeeded,              the customer
-customer.updated (only when previous_attributes.invoice_settings.default_payment_method is
-                   present, i.e. the default changed to a payment method)
-anything else                      ignored (200)
-
+The routing table is documented once, in the endpoint's description (starter/webhooks/router.py).
 A signal to a case that is not running is recorded as "no running case" and answered 200.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -32,44 +21,22 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ledger import Ledger
-from models.dunning import (
-    DunningInput,
-    PaymentActionRequiredInput,
-    PaymentFailedInput,
-    PaymentMethodUpdatedInput,
-    PaymentSucceededInput,
-    StopInput,
-)
+from models import dunning as m
 from models.ledger import Case
+from starter.app import bounded
 from starter.cases import initial_search_attributes
 from starter.webhooks import payloads as p
 from workflows import search_attributes as sa
 from workflows.dunning import DunningWorkflow
 from workflows.presentation import case_summary
 
-T = TypeVar("T")
-# gRPC codes after which the same call may succeed later: answer 503 so Stripe redelivers.
-TRANSIENT = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.ABORTED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.UNKNOWN,
-}
-
-
-class TemporalUnavailable(Exception):
-    """Temporal did not accept the call in time; nothing can be promised to Stripe yet."""
-
-
 # The plan: what an event asks for, decided from the payload alone.
 
 
 @dataclass(frozen=True)
 class StartCase:
-    input: DunningInput
-    signal: PaymentFailedInput
+    input: m.DunningInput
+    signal: m.PaymentFailedInput
 
 
 @dataclass(frozen=True)
@@ -103,7 +70,7 @@ def _start(event: p.Event) -> Plan:
     invoice = p.parse_object(event, p.Invoice)
     error = invoice.last_payment_error or p.LastPaymentError()
     try:
-        input = DunningInput(
+        input = m.DunningInput(
             invoice_id=invoice.id,
             customer_id=invoice.customer,
             subscription_id=invoice.subscription_id,
@@ -116,8 +83,9 @@ def _start(event: p.Event) -> Plan:
             failed_at=event.created,
         )
     except ValidationError as err:
-        raise p.PayloadError(f"{event.type}: {err.errors()[0]['msg']}") from err
-    signal = PaymentFailedInput(
+        first = err.errors()[0]
+        raise p.PayloadError(f"{event.type}: {first['loc'][0]}: {first['msg'].lower()}") from err
+    signal = m.PaymentFailedInput(
         stripe_event_id=event.id,
         decline_code=error.decline_code,
         advice_code=error.advice_code,
@@ -129,21 +97,27 @@ def _start(event: p.Event) -> Plan:
 
 def _paid(event: p.Event) -> Plan:
     invoice = p.parse_object(event, p.InvoiceRef)
-    arg = PaymentSucceededInput(stripe_event_id=event.id, amount_paid=invoice.amount_paid)
+    arg = m.PaymentSucceededInput(stripe_event_id=event.id, amount_paid=invoice.amount_paid)
     return SignalCase(invoice.id, "payment_succeeded", arg)
 
 
 def _stop_invoice(reason: str) -> Callable[[p.Event], Plan]:
     def plan(event: p.Event) -> Plan:
         invoice = p.parse_object(event, p.InvoiceRef)
-        return SignalCase(invoice.id, "stop", StopInput(reason=reason, by=f"stripe:{event.id}"))
+        workflow_id = sa.workflow_id_for(invoice.id)
+        # The echo of the case's own final action (its Stripe calls use idempotency keys
+        # `dunning-{invoice}:...`): the case already knows, and a stop arriving while that
+        # action completes would replace its outcome.
+        if (event.idempotency_key or "").startswith(f"{workflow_id}:"):
+            return Ignore(f"caused by {workflow_id} itself; not signalled")
+        return SignalCase(invoice.id, "stop", m.StopInput(reason=reason, by=f"stripe:{event.id}"))
 
     return plan
 
 
 def _action_required(event: p.Event) -> Plan:
     invoice = p.parse_object(event, p.InvoiceRef)
-    arg = PaymentActionRequiredInput(
+    arg = m.PaymentActionRequiredInput(
         stripe_event_id=event.id, hosted_invoice_url=invoice.hosted_invoice_url
     )
     return SignalCase(invoice.id, "payment_action_required", arg)
@@ -151,14 +125,14 @@ def _action_required(event: p.Event) -> Plan:
 
 def _subscription_deleted(event: p.Event) -> Plan:
     sub = p.parse_object(event, p.Subscription)
-    stop = StopInput(reason="subscription canceled in Stripe", by=f"stripe:{event.id}")
+    stop = m.StopInput(reason="subscription canceled in Stripe", by=f"stripe:{event.id}")
     # The latest invoice is usually the one being dunned: signal it directly as well, since
     # the visibility query may not show a case started a moment ago.
     return SignalMatching("SubscriptionId", sub.id, "stop", stop, also_invoice=sub.latest_invoice)
 
 
 def _method_updated(customer: str, event: p.Event, payment_method: str | None) -> Plan:
-    arg = PaymentMethodUpdatedInput(stripe_event_id=event.id, payment_method_id=payment_method)
+    arg = m.PaymentMethodUpdatedInput(stripe_event_id=event.id, payment_method_id=payment_method)
     return SignalMatching("CustomerId", customer, "payment_method_updated", arg)
 
 
@@ -241,23 +215,11 @@ class Executor:
             return Done("done", f"no running case ({workflow_id})")
         return await self._fan_out(plan)
 
-    async def _call(self, call: Awaitable[T]) -> T:
-        # The SDK retries UNAVAILABLE internally for ~10 s; Stripe waits for our answer only a
-        # little longer than that, so bound every call and let Stripe's redelivery retry.
-        try:
-            return await asyncio.wait_for(call, self.timeout)
-        except TimeoutError as err:
-            raise TemporalUnavailable("timed out") from err
-        except RPCError as err:
-            if err.status in TRANSIENT:
-                raise TemporalUnavailable(err.status.name) from err
-            raise
-
     async def _start(self, plan: StartCase) -> Done:
         input = plan.input
         workflow_id = sa.workflow_id_for(input.invoice_id)
         try:
-            handle = await self._call(
+            handle = await bounded(
                 self.client.start_workflow(
                     DunningWorkflow.run,
                     input,
@@ -277,7 +239,8 @@ class Executor:
                     static_details=f"Dunning case for Stripe invoice `{input.invoice_id}`"
                     f" (customer `{input.customer_id}`), opened by Stripe event"
                     f" `{input.stripe_event_id}` (invoice.payment_failed).",
-                )
+                ),
+                self.timeout,
             )
         except WorkflowAlreadyStartedError:
             return Done("done", f"case {workflow_id} already closed; not reopened")
@@ -291,7 +254,7 @@ class Executor:
         """Signal the latest run; False if it is not running (NOT_FOUND)."""
         handle = self.client.get_workflow_handle(workflow_id)
         try:
-            await self._call(handle.signal(signal, arg))
+            await bounded(handle.signal(signal, arg), self.timeout)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -313,7 +276,7 @@ class Executor:
         async def listed() -> list[str]:
             return [w.id async for w in self.client.list_workflows(query, limit=500)]
 
-        ids = set(await self._call(listed()))
+        ids = set(await bounded(listed(), self.timeout))
         ids |= set(await run_in_threadpool(self._open_cases, plan.attribute, plan.value))
         if plan.also_invoice:
             ids.add(sa.workflow_id_for(plan.also_invoice))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import io
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,23 +13,23 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI, Request, Response
 from rich.console import Console
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from models.dunning import CaseStatus, DunningInput, PaymentMethodUpdatedInput
+from models.dunning import CaseStatus
 from models.settings import Settings, get_settings
 from policies.loader import POLICY_DIR
 from standins.server import BackgroundServer, free_port
 from standins.stripe_api import create_app as create_stripe_app
-from starter.cases import case_handle, start_case
-from starter.cli import app
+from starter.cases import case_handle
+from starter.cli import app, processes
 from starter.cli import demo as demo_logic
-from starter.webhooks.signature import verify
+from starter.cli.devtemporal import temporal_argv
 from workflows.dunning import DunningWorkflow
+from workflows.search_attributes import ALL_KEYS
 
 COMMANDS = ["dev", "worker", "api", "migrate", "demo"]
 SECRET = "whsec_cli_demo_test"
@@ -112,7 +114,7 @@ def test_api_refuses_to_serve_unverifiable_webhooks_in_production(cli: CliRunner
     result = cli.invoke(app, ["api"], env={"DUNNING_ENV": "production"})
     assert result.exit_code == 1
     line = _one_line_error(result.output)
-    assert "STRIPE_WEBHOOK_SECRET" in line or "starter/app.py" in line
+    assert "STRIPE_WEBHOOK_SECRET is not set" in line
 
 
 def test_bad_usage_exits_2(cli: CliRunner) -> None:
@@ -137,44 +139,52 @@ def test_demo_roles_show_every_story() -> None:
     assert six.count(demo_logic.Role.CANCEL) == 2
 
 
-def _stand_in_api(client: Client, task_queue: str) -> FastAPI:
-    """Only what the demo needs from starter.app, used until that module exists."""
-    api = FastAPI()
-    by_customer: dict[str, str] = {}
+def test_temporal_dev_server_gets_every_search_attribute_with_its_type() -> None:
+    argv = temporal_argv("temporal", 7233, 8233, "default")
+    pairs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--search-attribute"]
+    assert len(pairs) == len(ALL_KEYS)
+    assert {"DunningStatus=Keyword", "DunningStep=Int", "NextActionAt=Datetime"} <= set(pairs)
+    assert argv[argv.index("--db-filename") + 1] == ".dev/temporal.db"
 
-    @api.post("/webhooks/stripe")
-    async def webhook(request: Request) -> Response:
-        body = await request.body()
-        verify(body, request.headers.get("stripe-signature"), [SECRET])
-        event = json.loads(body)
-        obj = event["data"]["object"]
-        if event["type"] == "invoice.payment_failed":
-            by_customer[obj["customer"]] = obj["id"]
-            case = DunningInput(
-                invoice_id=obj["id"],
-                customer_id=obj["customer"],
-                amount_due=obj["amount_due"],
-                currency=obj["currency"],
-                stripe_event_id=event["id"],
-            )
-            await start_case(client, case, task_queue)
-        elif event["type"] == "customer.updated" and obj["id"] in by_customer:
-            handle = case_handle(client, by_customer[obj["id"]])
-            await handle.signal(DunningWorkflow.payment_method_updated, PaymentMethodUpdatedInput())
-        return Response(status_code=200)
 
-    return api
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its reaper is late
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_stop_kills_the_whole_group_even_when_sigterm_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(processes, "STOP_SECONDS", 0.5)
+    procs = processes.Processes(Console(file=io.StringIO()))
+    # A shell ignoring SIGTERM, with a grandchild (inheriting that) in its process group.
+    script = "trap '' TERM; sleep 60 & echo $!; wait"
+    child = procs.spawn("stubborn", ["sh", "-c", script], dict(os.environ), echo=False)
+    deadline = time.monotonic() + 10
+    while not child.tail and time.monotonic() < deadline:
+        time.sleep(0.05)
+    grandchild = int(child.tail[0])
+    started = time.monotonic()
+    procs.stop(("stubborn",))
+    assert time.monotonic() - started < 5
+    assert not child.running
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild)
+    assert (tmp_path / ".dev" / "logs" / "stubborn.log").read_text().strip() == str(grandchild)
 
 
 @asynccontextmanager
 async def _api(settings: Settings, client: Client, ledger: Any) -> AsyncIterator[str]:
-    try:
-        from starter.app import create_app  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        api = _stand_in_api(client, settings.dunning_task_queue)
-    else:
-        api = create_app(settings, client=client, ledger=ledger)
-    server = BackgroundServer(api).start()
+    from starter.app import create_app
+
+    server = BackgroundServer(create_app(settings, client=client, ledger=ledger)).start()
     try:
         yield server.url
     finally:

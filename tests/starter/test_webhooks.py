@@ -1022,3 +1022,41 @@ async def test_end_to_end_failed_invoice_to_recovery_through_signed_webhooks(
 def _concerns(evt: dict[str, Any], customer: str, invoice: str) -> bool:
     obj = evt["data"]["object"]
     return obj.get("id") in (customer, invoice) or obj.get("customer") == customer
+
+
+async def test_echo_of_the_cases_own_final_action_is_not_a_stop(
+    api: Api, ledger: Ledger, time_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    case = await open_case(time_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    evt = pl.event(
+        "invoice.marked_uncollectible", pl.invoice(id=case.invoice_id, status="uncollectible")
+    )
+    evt["request"] = {"id": "req_1", "idempotency_key": f"dunning-{case.invoice_id}:final"}
+    by_hand = pl.event(
+        "invoice.marked_uncollectible", pl.invoice(id=case.invoice_id, status="uncollectible")
+    )
+    by_hand["request"] = {"id": "req_2", "idempotency_key": "dashboard-5d1f"}
+
+    echo = await api.deliver(evt)
+    manual = await api.deliver(by_hand)
+
+    wid = f"dunning-{case.invoice_id}"
+    assert (echo.json()["status"], echo.json()["action"]) == (
+        "ignored",
+        f"caused by {wid} itself; not signalled",
+    )
+    assert manual.json()["action"] == f"signalled stop to {wid}"
+    assert [arg["by"] for _, arg in await received(time_env.client, case.invoice_id)] == [
+        f"stripe:{by_hand['id']}"
+    ]
+
+
+async def test_unexpected_temporal_error_is_500_and_marked_failed(api: Api, ledger: Ledger) -> None:
+    # The time-skipping server has no visibility API: the customer lookup is refused.
+    evt = pl.event("payment_method.attached", pl.payment_method(pl.new_id("cus")))
+
+    response = await api.deliver(evt)
+
+    assert (response.status_code, response.json()) == (500, {"error": "internal error, retry"})
+    row = event_row(ledger, evt["id"])
+    assert row is not None and (row.status, row.error) == ("failed", "error: RPCError")

@@ -1,0 +1,261 @@
+"""Benchmark: N dunning cases through the default schedule, against a minimal baseline.
+
+    .venv/bin/python benchmarks/cases.py [--cases 1000] [--concurrency 1]
+
+Runs on the time-skipping test server with the Stripe and SendGrid stand-ins and PostgreSQL
+(TEST_DATABASE_URL, else a throwaway database on 127.0.0.1:5432). The same card mix goes
+through DunningWorkflow and through MinimalDunningWorkflow in the same run; the ratios
+(full / minimal) are what to compare across machines.
+
+Cases run one at a time by default: the time-skipping server jumps the clock whenever every
+client waits, and with several cases in flight it jumps while other cases' workflow tasks are
+running, which expires those tasks and distorts both the rate and the history sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities.email import EmailActivities, make_sendgrid_client  # noqa: E402
+from activities.ledger import Ledger, make_engine  # noqa: E402
+from activities.stripe_billing import StripeActivities, make_stripe_client  # noqa: E402
+from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger  # noqa: E402
+from models.dunning import DunningInput  # noqa: E402
+from models.migrate import upgrade_to_head  # noqa: E402
+from models.settings import Settings  # noqa: E402
+from standins.sendgrid_api import create_app as sendgrid_app  # noqa: E402
+from standins.server import BackgroundServer  # noqa: E402
+from standins.stripe_api import create_app as stripe_app  # noqa: E402
+from starter.cases import start_case  # noqa: E402
+from worker import build_activities, build_worker, ensure_search_attributes  # noqa: E402
+
+BIN = Path(sys.executable).parent
+# A third recover at the first retry, a third run the whole schedule, a third need a new card.
+CARDS = (
+    "visa_after_failure",
+    "pm_card_chargeDeclinedInsufficientFunds",
+    "pm_card_chargeDeclinedExpiredCard",
+)
+
+
+@dataclass
+class Run:
+    name: str
+    seconds: float = 0.0
+    outcomes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    stripe_calls: int = 0
+    cases: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.cases / self.seconds if self.seconds else 0.0
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        upgrade_to_head(explicit)
+        yield explicit
+        return
+    admin = sa.make_url("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    name = f"dunning_bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_cases(stripe_url: str, count: int) -> list[DunningInput]:
+    http = httpx.Client(base_url=stripe_url, timeout=30)
+    inputs = []
+    for i in range(count):
+        card = CARDS[i % len(CARDS)]
+        pm = "pm_card_chargeDeclinedInsufficientFunds" if card == "visa_after_failure" else card
+        body = http.post("/_standin/scenarios/failed_invoice", json={"payment_method": pm}).json()
+        if card == "visa_after_failure":
+            headers = {"Authorization": "Bearer sk_test_bench"}
+            http.post(
+                f"/v1/payment_methods/pm_card_visa/attach",
+                data={"customer": body["customer"]},
+                headers=headers,
+            )
+            http.post(
+                f"/v1/customers/{body['customer']}",
+                data={"invoice_settings[default_payment_method]": "pm_card_visa"},
+                headers=headers,
+            )
+        charges = http.get(f"/_standin/invoices/{body['invoice']}/charges").json()
+        obj = body["event"]["data"]["object"]
+        inputs.append(
+            DunningInput(
+                invoice_id=body["invoice"],
+                customer_id=body["customer"],
+                subscription_id=body["subscription"],
+                amount_due=obj["amount_due"],
+                currency=obj["currency"],
+                decline_code=charges["attempts"][0]["decline_code"],
+            )
+        )
+    return inputs
+
+
+async def drive(
+    client: Client,
+    run: Run,
+    inputs: list[DunningInput],
+    task_queue: str,
+    concurrency: int,
+    stripe_url: str,
+    minimal: bool,
+) -> None:
+    http = httpx.Client(base_url=stripe_url, timeout=30)
+    calls_before = len(http.get("/_standin/requests").json()["requests"])
+    gate = asyncio.Semaphore(concurrency)
+    handles: list[Any] = []
+
+    async def one(input: DunningInput) -> None:
+        async with gate:
+            if minimal:
+                handle = await client.start_workflow(
+                    MinimalDunningWorkflow.run,
+                    input,
+                    id=f"min-{input.invoice_id}",
+                    task_queue=task_queue,
+                )
+            else:
+                handle = await start_case(client, input, task_queue)
+            await handle.result()
+            handles.append(handle)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in inputs))
+    run.seconds = time.perf_counter() - started
+    run.cases = len(inputs)
+    run.stripe_calls = len(http.get("/_standin/requests").json()["requests"]) - calls_before
+    for handle in handles:
+        history = await handle.fetch_history()
+        result = await handle.result()
+        outcome = result if isinstance(result, str) else result.outcome.value
+        run.outcomes[outcome].append(len(history.events))
+
+
+async def main(count: int, concurrency: int) -> None:
+    with (
+        database() as url,
+        BackgroundServer(stripe_app()) as stripe_srv,
+        BackgroundServer(sendgrid_app()) as sendgrid_srv,
+    ):
+        settings = Settings(
+            database_url=url,
+            stripe_api_base=stripe_srv.url,
+            sendgrid_api_host=sendgrid_srv.url,
+            stripe_api_key="sk_test_bench",
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        print(f"Creating {2 * count} failed invoices on the Stripe stand-in…", flush=True)
+        full_inputs, min_inputs = (
+            make_cases(stripe_srv.url, count),
+            make_cases(stripe_srv.url, count),
+        )
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=str(BIN / "temporal-test-server"),
+        )
+        await ensure_search_attributes(env.client, env.client.namespace)
+        ledger = Ledger(make_engine(url))
+        full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            async with build_worker(
+                env.client, "bench-full", build_activities(settings, ledger), pool
+            ):
+                print(f"Running {count} cases through DunningWorkflow…", flush=True)
+                await drive(
+                    env.client, full, full_inputs, "bench-full", concurrency, stripe_srv.url, False
+                )
+            null = NullLedger()
+            stripe_acts = StripeActivities(
+                make_stripe_client(settings), null, settings.dunning_policy
+            )  # type: ignore[arg-type]
+            email_acts = EmailActivities(
+                make_sendgrid_client(settings), null, "billing@example.com"
+            )  # type: ignore[arg-type]
+            async with Worker(
+                env.client,
+                task_queue="bench-min",
+                workflows=[MinimalDunningWorkflow],
+                activities=[
+                    stripe_acts.get_invoice_context,
+                    stripe_acts.retry_payment,
+                    stripe_acts.apply_final_action,
+                    email_acts.send_email,
+                ],
+                activity_executor=pool,
+                max_concurrent_activities=64,
+            ):
+                print(f"Running {count} cases through the minimal baseline…", flush=True)
+                await drive(
+                    env.client, minimal, min_inputs, "bench-min", concurrency, stripe_srv.url, True
+                )
+        await env.shutdown()
+        ledger.engine.dispose()
+    report(full, minimal)
+
+
+def report(full: Run, minimal: Run) -> None:
+    def events(run: Run) -> float:
+        return statistics.mean(n for lengths in run.outcomes.values() for n in lengths)
+
+    print()
+    print(f"{'':28}{'DunningWorkflow':>18}{'minimal':>12}{'ratio':>9}")
+    rows = [
+        ("cases/s", full.rate, minimal.rate),
+        ("history events/case (all)", events(full), events(minimal)),
+        ("Stripe calls/case", full.stripe_calls / full.cases, minimal.stripe_calls / minimal.cases),
+    ]
+    for label, a, b in rows:
+        print(f"{label:28}{a:>18.2f}{b:>12.2f}{a / b if b else 0:>9.2f}")
+    print("\nHistory events per case by outcome:")
+    for run in (full, minimal):
+        for outcome, lengths in sorted(run.outcomes.items()):
+            print(
+                f"  {run.name:18} {outcome:24} n={len(lengths):<5} mean={statistics.mean(lengths):.1f}"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args()
+    asyncio.run(main(args.cases, args.concurrency))

@@ -1,0 +1,98 @@
+"""The baseline for benchmarks/cases.py: the same schedule and activities, nothing else.
+
+No ledger writes (a no-op ledger), no search attributes, no current details, no summaries,
+no support handlers: what a bare-bones dunning loop costs on the same machine.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from activities.stripe_billing import StripeActivities
+    from models.activities import (
+        FinalActionInput,
+        InvoiceContextInput,
+        RetryPaymentInput,
+        SendEmailInput,
+    )
+    from models.dunning import DunningInput
+
+
+class NullLedger:
+    """Accepts every write and remembers nothing (the baseline has no ledger)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "claim_notification":
+            return lambda **_: (True, None)
+        if name == "case_currency":
+            return lambda _invoice: "usd"
+        return lambda *args, **kwargs: True
+
+
+OPTIONS: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=60)}
+
+
+@workflow.defn(name="MinimalDunningWorkflow")
+class MinimalDunningWorkflow:
+    @workflow.run
+    async def run(self, input: DunningInput) -> str:
+        context = await workflow.execute_activity_method(
+            StripeActivities.get_invoice_context,
+            InvoiceContextInput(
+                invoice_id=input.invoice_id,
+                customer_id=input.customer_id,
+                amount_due=input.amount_due,
+                currency=input.currency,
+                decline_code=input.decline_code,
+                workflow_id=workflow.info().workflow_id,
+                opened_at=workflow.now(),
+            ),
+            **OPTIONS,
+        )
+        policy, started, attempts = context.policy, workflow.now(), 0
+        hard = input.decline_code in policy.declines.new_payment_method
+        for index, step in enumerate(policy.steps):
+            await workflow.sleep(started + step.offset - workflow.now())
+            if step.retry and not hard and attempts < policy.max_attempts:
+                attempts += 1
+                result = await workflow.execute_activity_method(
+                    StripeActivities.retry_payment,
+                    RetryPaymentInput(
+                        invoice_id=input.invoice_id, attempt=attempts, trigger="schedule"
+                    ),
+                    **OPTIONS,
+                )
+                if result.outcome == "succeeded":
+                    return "recovered"
+            if step.template:
+                await workflow.execute_activity_method(
+                    EmailActivities.send_email,
+                    SendEmailInput(
+                        invoice_id=input.invoice_id,
+                        dedupe_key=f"min-{input.invoice_id}:{index}",
+                        template=step.template,
+                        to_email=context.customer_email,
+                        customer_id=input.customer_id,
+                        amount_due=input.amount_due,
+                        currency=input.currency,
+                    ),
+                    **OPTIONS,
+                )
+        await workflow.sleep(started + policy.final.after - workflow.now())
+        await workflow.execute_activity_method(
+            StripeActivities.apply_final_action,
+            FinalActionInput(
+                invoice_id=input.invoice_id,
+                subscription_id=context.subscription_id,
+                action=policy.final.action,
+                attempts=attempts,
+                grace_days=0,
+            ),
+            **OPTIONS,
+        )
+        return "canceled"
