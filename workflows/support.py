@@ -12,11 +12,8 @@ from collections.abc import Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.activities import InvoiceContextResult, RecordSupportActionInput
+    from models.activities import RecordSupportActionInput
     from models.dunning import (
-        CaseStatus,
-        DunningInput,
-        DunningState,
         GraceGrant,
         GrantGraceInput,
         GrantGraceResult,
@@ -33,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from policies import engine
     from policies.engine import Trigger
     from policies.schema import Policy
-    from workflows.presentation import describe_action
+    from workflows.case_state import CaseBase
 
 MAX_TEXT = 500
 
@@ -45,63 +42,7 @@ def _need(text: str, what: str) -> None:
         raise ValueError(f"{what} is limited to {MAX_TEXT} characters")
 
 
-class SupportMixin:
-    input: DunningInput
-    policy: Policy | None
-    context: InvoiceContextResult | None
-    case: engine.CaseState
-    outcome: Outcome | None
-    grace: list[GraceGrant]
-    paused_reason: str | None
-    last_decline_code: str | None
-    last_advice_code: str | None
-    notifications: list[str]
-    history: list[str]
-    pending_records: list[RecordSupportActionInput]
-    stop_request: StopInput | None
-    charging: bool
-    revision: int
-    _close: Callable[[Outcome], None]
-
-    def status_value(self) -> CaseStatus:
-        from workflows.dunning import TERMINAL_OUTCOME_STATUS
-
-        if self.outcome is not None:
-            return TERMINAL_OUTCOME_STATUS[self.outcome]
-        return CaseStatus.PAUSED if self.case.paused_since else CaseStatus.ACTIVE
-
-    def snapshot(self, action: engine.NextAction | None = None) -> DunningState:
-        policy = self.policy
-        if policy is not None and action is None:
-            action = engine.next_action(policy, self.case, workflow.now())
-        open_case = action is not None and action.kind != engine.ActionKind.CLOSED
-        return DunningState(
-            invoice_id=self.input.invoice_id,
-            customer_id=self.input.customer_id,
-            status=self.status_value(),
-            outcome=self.outcome,
-            policy=policy.name if policy else (self.input.policy or "default"),
-            current_step=self.case.steps_done,
-            total_steps=len(policy.steps) if policy else 0,
-            attempts=self.case.attempts,
-            max_attempts=policy.max_attempts if policy else 0,
-            next_action=describe_action(policy, action)
-            if policy and action and open_case
-            else None,
-            next_action_at=action.at if action and open_case else None,
-            final_action=policy.final.action if policy else "",
-            final_deadline=engine.final_deadline(policy, self.case, workflow.now())
-            if policy
-            else None,
-            grace=list(self.grace),
-            grace_days_total=self.case.grace_days,
-            last_decline_code=self.last_decline_code,
-            last_advice_code=self.last_advice_code,
-            decline_class=self.case.decline_class.value,
-            notifications_sent=list(self.notifications),
-            paused_reason=self.paused_reason,
-        )
-
+class SupportMixin(CaseBase):
     # Validation, shared by Updates (reject) and Signals (log and ignore).
 
     def _open_case_policy(self) -> Policy:
