@@ -1,0 +1,1 @@
+"""Support tooling: the service layer, CLI commands, HTTP API and console."""

@@ -1,0 +1,175 @@
+"""Support operations on dunning cases, shared by the CLI, the HTTP API and the console.
+
+Actions go through the workflow's Updates, so the validator decides; this layer only turns
+Temporal's answers into three outcomes a person understands: done, rejected (with the
+validator's message), or no such case.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowExecution, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.dunning import (
+    DunningState,
+    GrantGraceInput,
+    GrantGraceResult,
+    PauseInput,
+    PauseResult,
+    ResumeInput,
+    ResumeResult,
+    RetryNowInput,
+    RetryNowResult,
+    StopInput,
+    StopResult,
+    SupportActionResult,
+)
+from starter.cases import case_handle
+from workflows import search_attributes as sa
+from workflows.dunning import DunningWorkflow
+
+Action = Literal["grace", "pause", "resume", "retry-now", "stop"]
+ACTIONS: tuple[Action, ...] = ("grace", "pause", "resume", "retry-now", "stop")
+
+
+class CaseNotFound(Exception):
+    def __init__(self, invoice_id: str) -> None:
+        super().__init__(f"no dunning case exists for invoice {invoice_id}")
+        self.invoice_id = invoice_id
+
+
+class ActionRejected(Exception):
+    """The workflow's validator (or Temporal, for a finished case) refused the action."""
+
+
+class CaseSummary(BaseModel):
+    """One row of `dunning list` / `GET /api/cases` (from Temporal visibility)."""
+
+    invoice_id: str
+    workflow_id: str
+    customer_id: str | None = None
+    subscription_id: str | None = None
+    status: str | None = None
+    step: int | None = None
+    amount_due: int | None = None
+    currency: str | None = None
+    decline_code: str | None = None
+    next_action_at: datetime | None = None
+    workflow_status: str
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+def _quoted(value: str, what: str) -> str:
+    # Visibility queries have no bind parameters: refuse anything that could break out.
+    if any(ch in value for ch in "'\"\\\n"):
+        raise ValueError(f"{what} contains a quote or backslash: {value!r}")
+    return f"'{value}'"
+
+
+def list_query(
+    status: str | None = None,
+    customer: str | None = None,
+    due_within: timedelta | None = None,
+    now: datetime | None = None,
+) -> str:
+    clauses = ["WorkflowType = 'DunningWorkflow'"]
+    if status:
+        clauses.append(f"DunningStatus = {_quoted(status, 'status')}")
+    if customer:
+        clauses.append(f"CustomerId = {_quoted(customer, 'customer')}")
+    if due_within is not None:
+        limit = (now or datetime.now(UTC)) + due_within
+        clauses.append(f"NextActionAt <= '{limit.isoformat()}'")
+        clauses.append("ExecutionStatus = 'Running'")
+    return " AND ".join(clauses)
+
+
+def _summary(execution: WorkflowExecution) -> CaseSummary:
+    attrs = execution.typed_search_attributes
+    invoice = attrs.get(sa.INVOICE_ID) or execution.id.removeprefix("dunning-")
+    return CaseSummary(
+        invoice_id=invoice,
+        workflow_id=execution.id,
+        customer_id=attrs.get(sa.CUSTOMER_ID),
+        subscription_id=attrs.get(sa.SUBSCRIPTION_ID),
+        status=attrs.get(sa.DUNNING_STATUS),
+        step=attrs.get(sa.DUNNING_STEP),
+        amount_due=attrs.get(sa.AMOUNT_DUE),
+        currency=attrs.get(sa.CURRENCY),
+        decline_code=attrs.get(sa.DECLINE_CODE),
+        next_action_at=attrs.get(sa.NEXT_ACTION_AT),
+        workflow_status=execution.status.name.lower() if execution.status else "unknown",
+        started_at=execution.start_time,
+        closed_at=execution.close_time,
+    )
+
+
+async def list_cases(client: Client, query: str, limit: int = 200) -> list[CaseSummary]:
+    cases = []
+    async for execution in client.list_workflows(query, limit=limit):
+        cases.append(_summary(execution))
+    return cases
+
+
+async def case_status(client: Client, invoice_id: str) -> DunningState:
+    try:
+        return await case_handle(client, invoice_id).query(DunningWorkflow.status)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(invoice_id) from err
+        raise
+
+
+def action_input(action: Action, **fields: Any) -> BaseModel:
+    """Build the Update input; only the fields the action takes are used."""
+    by, reason = fields.get("by") or "", fields.get("reason") or ""
+    if action == "grace":
+        return GrantGraceInput(days=int(fields.get("days") or 0), reason=reason, by=by)
+    if action == "pause":
+        return PauseInput(reason=reason, by=by)
+    if action == "resume":
+        return ResumeInput(by=by)
+    if action == "retry-now":
+        return RetryNowInput(by=by)
+    return StopInput(reason=reason, by=by)
+
+
+UPDATES: dict[Action, tuple[str, type[SupportActionResult]]] = {
+    "grace": ("grant_grace", GrantGraceResult),
+    "pause": ("pause", PauseResult),
+    "resume": ("resume", ResumeResult),
+    "retry-now": ("retry_now", RetryNowResult),
+    "stop": ("stop", StopResult),
+}
+
+
+async def run_action(
+    client: Client, invoice_id: str, action: Action, payload: BaseModel
+) -> SupportActionResult:
+    handle = case_handle(client, invoice_id)
+    name, result_type = UPDATES[action]
+    try:
+        result: SupportActionResult = await handle.execute_update(
+            name, payload, result_type=result_type
+        )
+        return result
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            # Either no case ever existed, or it finished (Temporal refuses updates then).
+            try:
+                description = await handle.describe()
+            except RPCError as missing:
+                if missing.status == RPCStatusCode.NOT_FOUND:
+                    raise CaseNotFound(invoice_id) from err
+                raise
+            status = description.status.name.lower() if description.status else "closed"
+            raise ActionRejected(f"the case is closed ({status})") from err
+        raise
