@@ -27,7 +27,7 @@ from activities.email import EmailActivities, make_sendgrid_client
 from activities.ledger import Ledger, LedgerActivities, make_engine
 from activities.stripe_billing import StripeActivities, make_stripe_client
 from models.settings import Settings, get_settings
-from policies.loader import load_policy
+from policies.loader import PolicyError, load_policy
 from workflows.dunning import DunningWorkflow
 from workflows.search_attributes import ALL_KEYS
 
