@@ -169,7 +169,13 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run_worker())
+    # stripe-python logs every request at INFO; the ledger and history already record them.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run_worker())
+    except PolicyError as err:
+        log.error("%s", err)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
