@@ -21,7 +21,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-pytest: install
+# The console's browser test drives Debian's Chromium through Playwright; browsers are never
+# downloaded (no `playwright install`). Installing it needs root, as on CI and dev containers.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+pytest: install $(CHROMIUM)
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -31,25 +31,25 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from temporalio.client import Client  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
+import httpx
+import sqlalchemy as sa
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from activities.email import EmailActivities, make_sendgrid_client  # noqa: E402
-from activities.ledger import Ledger, make_engine  # noqa: E402
-from activities.stripe_billing import StripeActivities, make_stripe_client  # noqa: E402
-from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger  # noqa: E402
-from models.dunning import DunningInput  # noqa: E402
-from models.migrate import upgrade_to_head  # noqa: E402
-from models.settings import Settings  # noqa: E402
-from standins.sendgrid_api import create_app as sendgrid_app  # noqa: E402
-from standins.server import BackgroundServer  # noqa: E402
-from standins.stripe_api import create_app as stripe_app  # noqa: E402
-from starter.cases import start_case  # noqa: E402
-from worker import build_activities, build_worker, ensure_search_attributes  # noqa: E402
+from activities.email import EmailActivities, make_sendgrid_client
+from activities.ledger import Ledger, make_engine
+from activities.stripe_billing import StripeActivities, make_stripe_client
+from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
+from models.dunning import DunningInput
+from models.migrate import upgrade_to_head
+from models.settings import Settings
+from standins.sendgrid_api import create_app as sendgrid_app
+from standins.server import BackgroundServer
+from standins.stripe_api import create_app as stripe_app
+from starter.cases import start_case
+from worker import build_activities, build_worker, ensure_search_attributes
 
 BIN = Path(sys.executable).parent
 # A third recover at the first retry, a third run the whole schedule, a third need a new card.
@@ -104,7 +104,7 @@ def make_cases(stripe_url: str, count: int) -> list[DunningInput]:
         if card == "visa_after_failure":
             headers = {"Authorization": "Bearer sk_test_bench"}
             http.post(
-                f"/v1/payment_methods/pm_card_visa/attach",
+                "/v1/payment_methods/pm_card_visa/attach",
                 data={"customer": body["customer"]},
                 headers=headers,
             )
@@ -137,13 +137,14 @@ async def drive(
     stripe_url: str,
     minimal: bool,
 ) -> None:
-    http = httpx.Client(base_url=stripe_url, timeout=30)
-    calls_before = len(http.get("/_standin/requests").json()["requests"])
+    http = httpx.AsyncClient(base_url=stripe_url, timeout=30)
+    calls_before = len((await http.get("/_standin/requests")).json()["requests"])
     gate = asyncio.Semaphore(concurrency)
     handles: list[Any] = []
 
     async def one(input: DunningInput) -> None:
         async with gate:
+            handle: Any
             if minimal:
                 handle = await client.start_workflow(
                     MinimalDunningWorkflow.run,
@@ -160,7 +161,7 @@ async def drive(
     await asyncio.gather(*(one(i) for i in inputs))
     run.seconds = time.perf_counter() - started
     run.cases = len(inputs)
-    run.stripe_calls = len(http.get("/_standin/requests").json()["requests"]) - calls_before
+    run.stripe_calls = len((await http.get("/_standin/requests")).json()["requests"]) - calls_before
     for handle in handles:
         history = await handle.fetch_history()
         result = await handle.result()
@@ -201,7 +202,7 @@ async def main(count: int, concurrency: int) -> None:
                 await drive(
                     env.client, full, full_inputs, "bench-full", concurrency, stripe_srv.url, False
                 )
-            null = NullLedger()
+            null: Any = NullLedger()
             stripe_acts = StripeActivities(
                 make_stripe_client(settings), null, settings.dunning_policy
             )  # type: ignore[arg-type]
@@ -246,9 +247,8 @@ def report(full: Run, minimal: Run) -> None:
     print("\nHistory events per case by outcome:")
     for run in (full, minimal):
         for outcome, lengths in sorted(run.outcomes.items()):
-            print(
-                f"  {run.name:18} {outcome:24} n={len(lengths):<5} mean={statistics.mean(lengths):.1f}"
-            )
+            mean = statistics.mean(lengths)
+            print(f"  {run.name:18} {outcome:24} n={len(lengths):<5} mean={mean:.1f}")
 
 
 if __name__ == "__main__":

@@ -119,5 +119,5 @@ def main() -> None:
     app()
 
 
-# Command modules (each adds its commands to `app`): one import line per module.
-import starter.cli.stack  # noqa: E402, F401
+# Command modules (each adds its commands to `app`): one name per module.
+from starter.cli import report, stack, support  # noqa: E402, F401

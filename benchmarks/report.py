@@ -1,0 +1,230 @@
+"""Benchmark: the recovery report over a 1,000,000-row ledger on PostgreSQL.
+
+    .venv/bin/python benchmarks/report.py [--runs 7] [--server URL]
+
+Creates a throwaway database on the server (default postgres@127.0.0.1:5432), migrates it to
+head, seeds it in SQL with generate_series (250k cases, 150k outcomes, 350k attempts, 230k
+notifications, 20k support actions), VACUUM ANALYZEs it as autovacuum would in production,
+then times compute_report warm: over all cases and over the last 30 days. The baseline, timed in
+the same run, is `SELECT count(*) FROM cases`; the ratio is what to compare across machines.
+The database is dropped at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from models.migrate import upgrade_to_head
+from starter.support.report import compute_report
+
+SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+CASES = 250_000
+# Weights in percent, roughly the mix Stripe reports for recurring-payment declines.
+DECLINE_CODES = {
+    "insufficient_funds": 34,
+    "generic_decline": 18,
+    "do_not_honor": 10,
+    "expired_card": 9,
+    "authentication_required": 5,
+    "card_velocity_exceeded": 4,
+    "processing_error": 4,
+    "try_again_later": 3,
+    "incorrect_cvc": 3,
+    "lost_card": 2,
+    "stolen_card": 2,
+    "transaction_not_allowed": 2,
+    "card_not_supported": 2,
+}  # the remaining 2%: no decline code recorded (NULL)
+HARD = "'expired_card', 'lost_card', 'stolen_card', 'card_not_supported', 'transaction_not_allowed'"
+CURRENCIES = {"usd": 60, "eur": 30, "gbp": 10}
+# Final outcomes of the closed cases.
+OUTCOMES = {
+    "recovered": 55,
+    "subscription_canceled": 18,
+    "marked_uncollectible": 8,
+    "left_past_due": 7,
+    "stopped": 6,
+    "already_paid": 4,
+    "voided": 2,
+}
+
+
+def _weighted(weights: dict[str, int], size: int = 100) -> str:
+    """A SQL array literal where each value appears `weight` times: pick with a random index."""
+    values = [name for name, weight in weights.items() for _ in range(weight)]
+    values += ["NULL"] * (size - len(values))
+    return "ARRAY[" + ",".join(v if v == "NULL" else f"'{v}'" for v in values) + "]::text[]"
+
+
+def _pick(weights: dict[str, int]) -> str:
+    return f"({_weighted(weights)})[1 + floor(random() * 100)::int]"
+
+
+SEED = [
+    "SELECT setseed(0.42)",
+    # Opened over the last year in id order, as cases arrive in production (so the opened_at
+    # index grows at its right edge); ids 1..250k map to invoices in_1..in_250000.
+    f"""INSERT INTO cases (id, invoice_id, workflow_id, customer_id, subscription_id,
+        customer_email, customer_name, amount_due, currency, policy, first_decline_code,
+        stripe_event_id, opened_at)
+    SELECT g, 'in_' || g, 'dunning-in_' || g, 'cus_' || (g % 180000), 'sub_' || g,
+        'customer' || g || '@example.com', 'Customer ' || g, 500 + floor(random() * 49500)::int,
+        {_pick(CURRENCIES)}, 'default', {_pick(DECLINE_CODES)}, 'evt_' || g,
+        now() - (1 - g / {CASES}::float8) * interval '365 days' - random() * interval '1 hour'
+    FROM generate_series(1, {CASES}) g""",
+    # 60% closed (ids with g % 5 < 3): exactly 150k outcomes. Hard declines rarely recover,
+    # and then only outside the schedule (the customer put in a new card).
+    f"""INSERT INTO outcomes (invoice_id, outcome, amount_recovered, currency, attempts,
+        recovered_step, closed_at)
+    SELECT c.invoice_id, c.outcome,
+        CASE WHEN c.outcome = 'recovered' THEN c.amount_due ELSE 0 END, c.currency,
+        1 + (c.id % 4),
+        CASE WHEN c.outcome <> 'recovered' OR c.hard OR random() < 0.15 THEN NULL
+             ELSE 1 + floor(random() * 4)::int END,
+        c.opened_at + CASE WHEN c.outcome = 'recovered' THEN random() * interval '21 days'
+                           ELSE interval '21 days' + random() * interval '9 days' END
+    FROM (SELECT *, CASE WHEN hard AND drawn = 'recovered' AND random() < 0.7
+                         THEN 'subscription_canceled' ELSE drawn END AS outcome
+          FROM (SELECT *, {_pick(OUTCOMES)} AS drawn, first_decline_code IN ({HARD}) AS hard
+                FROM cases WHERE id % 5 < 3) drawn) c""",
+    "UPDATE cases c SET closed_at = o.closed_at FROM outcomes o WHERE o.invoice_id = c.invoice_id",
+    # Every case's first charge, plus a second for 40%: 350k attempts.
+    """INSERT INTO attempts (invoice_id, attempt_no, idempotency_key, trigger, step, outcome,
+        decline_code, amount, attempted_at)
+    SELECT c.invoice_id, n, 'dunning-' || c.invoice_id || ':' || n, 'schedule', n, 'declined',
+        c.first_decline_code, 0, c.opened_at + (n - 1) * interval '3 days'
+    FROM cases c CROSS JOIN generate_series(1, 2) n
+    WHERE n = 1 OR c.id % 10 < 4""",
+    # 230k rendered emails (92% of cases), with subject and body as the real ones carry.
+    """INSERT INTO notifications (invoice_id, dedupe_key, channel, template, level, step,
+        to_address, status, claim_attempt, provider_message_id, subject, body_text,
+        created_at, sent_at)
+    SELECT c.invoice_id, c.invoice_id || '-payment_failed', 'email', 'payment_failed', 'soft', 1,
+        c.customer_email, 'sent', 1, 'msg_' || c.id, 'Your payment did not go through',
+        repeat('We could not charge your card for invoice ' || c.invoice_id || '. ', 6),
+        c.opened_at, c.opened_at
+    FROM cases c WHERE c.id % 25 < 23""",
+    # 20k support actions (8% of cases got a grace period).
+    """INSERT INTO support_actions (invoice_id, request_id, action, by, reason, days, via,
+        result, at)
+    SELECT c.invoice_id, 'req_' || c.id, 'grace', 'agent@example.com', 'asked for time', 3,
+        'update', 'granted 3 days', c.opened_at + interval '2 days'
+    FROM cases c WHERE c.id % 25 >= 23""",
+]
+TABLES = ("cases", "outcomes", "attempts", "notifications", "support_actions")
+
+
+@contextmanager
+def throwaway_database(server: str) -> Iterator[str]:
+    admin = sa.make_url(server)
+    name = f"dunning_report_bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def seed(engine: sa.Engine) -> dict[str, int]:
+    with engine.begin() as conn:
+        for statement in SEED:
+            conn.execute(sa.text(statement))
+    # Index-only scans need the visibility map that (auto)vacuum maintains.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
+        return {t: conn.scalar(sa.text(f"SELECT count(*) FROM {t}")) or 0 for t in TABLES}
+
+
+def timings(run: Callable[[], object], runs: int) -> list[float]:
+    run()  # warm: plans, buffers, connection
+    result = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        result.append((time.perf_counter() - start) * 1000)
+    return result
+
+
+def main(server: str, runs: int) -> None:
+    with throwaway_database(server) as url:
+        upgrade_to_head(url)
+        engine = sa.create_engine(url)
+        print(f"Seeding {url.rsplit('/', 1)[-1]}…", flush=True)
+        start = time.perf_counter()
+        counts = seed(engine)
+        print(f"  {sum(counts.values()):,} rows in {time.perf_counter() - start:.1f}s: {counts}")
+        month = datetime.now(UTC) - timedelta(days=30)
+
+        def report(since: datetime | None = None) -> Callable[[], object]:
+            def run() -> object:
+                with Session(engine) as session:
+                    return compute_report(session, since=since)
+
+            return run
+
+        def baseline() -> object:
+            with engine.connect() as conn:
+                return conn.scalar(sa.text("SELECT count(*) FROM cases"))
+
+        base = timings(baseline, runs)
+        rows = [
+            ("SELECT count(*) FROM cases", base),
+            ("compute_report, all cases", timings(report(), runs)),
+            ("compute_report, last 30 days", timings(report(month), runs)),
+        ]
+        with Session(engine) as session:
+            full = compute_report(session)
+        # The same, without the indexes of migration 0003, to show what they are worth.
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP INDEX ix_cases_report, ix_outcomes_recovered"))
+        rows += [
+            ("  without 0003 indexes, all", timings(report(), runs)),
+            ("  without 0003 indexes, 30 days", timings(report(month), runs)),
+        ]
+        with engine.connect() as conn:
+            version = str(conn.scalar(sa.text("SHOW server_version")))
+        engine.dispose()
+
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(
+        f"\nPostgreSQL {version}, {os.cpu_count()} CPUs, load average {load};"
+        f" {runs} warm runs each, milliseconds"
+    )
+    print(f"{'':34}{'min':>8}{'median':>8}{'median ÷ baseline':>19}")
+    base_median = statistics.median(base)
+    for label, values in rows:
+        median = statistics.median(values)
+        print(f"{label:34}{min(values):>8.1f}{median:>8.1f}{median / base_median:>19.1f}")
+    print(
+        f"\nall cases: opened {full.opened:,}, recovered {full.recovered:,}"
+        f" ({full.recovery_rate or 0:.1%}), in progress {full.in_progress:,},"
+        f" {len(full.by_decline_code)} decline codes, {len(full.by_step)} steps"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--server", default=SERVER, help="an admin URL on the server")
+    args = parser.parse_args()
+    main(args.server, args.runs)

@@ -1,0 +1,175 @@
+"""`dunning report`: the recovery report (starter/support/report.py) from the ledger.
+
+Exit codes: 0 done; 1 the ledger cannot be read (unreachable, not migrated, bad setting);
+2 a bad command line, such as a date that does not parse (click's code for usage errors).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich import box
+from rich.table import Table
+
+from starter.cli import UserError, app, console, fail, load_settings, redact, user_errors
+
+if TYPE_CHECKING:
+    from starter.support.report import RecoveryReport
+
+EXIT_USAGE = 2
+DATE_HELP = "YYYY-MM-DD or an ISO 8601 datetime; without a zone it is UTC."
+OUTCOME_LABELS = {
+    "subscription_canceled": "subscription canceled",
+    "marked_uncollectible": "marked uncollectible",
+    "left_past_due": "left past due",
+}
+
+
+def parse_when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} {value!r} is not a date: use {DATE_HELP}", EXIT_USAGE)
+    # An aware instant: the ledger's timestamps are timezone-aware.
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate:.1%}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes = round(seconds / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if days or hours:
+        parts.append(f"{hours}h")
+    return " ".join([*parts, f"{minutes}m"])
+
+
+def _title(report: RecoveryReport) -> str:
+    if report.since and report.until:
+        return f"cases opened from {report.since.isoformat()} to {report.until.isoformat()}"
+    if report.since:
+        return f"cases opened since {report.since.isoformat()}"
+    if report.until:
+        return f"cases opened before {report.until.isoformat()}"
+    return "all cases"
+
+
+def render(report: RecoveryReport) -> None:
+    from models.money import plain_amount
+
+    summary = Table(title=f"Recovery report: {_title(report)}", box=box.SIMPLE_HEAD)
+    summary.add_column("Cases")
+    summary.add_column("Count", justify="right")
+    summary.add_column("Of opened", justify="right")
+    rows: list[tuple[str, int]] = [
+        ("Opened", report.opened),
+        ("In progress", report.in_progress),
+        ("Closed", report.closed),
+        ("Recovered", report.recovered),
+        ("Canceled (final action)", report.canceled),
+        *((f"  {OUTCOME_LABELS[k]}", n) for k, n in report.canceled_by.items()),
+        ("Stopped by support", report.stopped),
+        ("Already paid", report.already_paid),
+        ("Voided", report.voided),
+    ]
+    for label, count in rows:
+        share = count / report.opened if report.opened else None
+        summary.add_row(label, f"{count:,}", _percent(share))
+    console.print(summary)
+    console.print(
+        f"Recovery rate: [bold]{_percent(report.recovery_rate)}[/] of opened,"
+        f" [bold]{_percent(report.recovery_rate_closed)}[/] of closed."
+        f"  Median time to recovery: [bold]{_duration(report.median_seconds_to_recovery)}[/]"
+    )
+    amounts = ", ".join(plain_amount(n, c) for c, n in report.amount_recovered.items())
+    console.print(f"Amount recovered: [bold]{amounts or '–'}[/]\n")
+
+    codes = Table(title="By first decline code", box=box.SIMPLE_HEAD)
+    for name in ("Decline code", "Opened", "Closed", "Recovered", "Rate"):
+        codes.add_column(name, justify="left" if name == "Decline code" else "right")
+    for row in report.by_decline_code:
+        codes.add_row(
+            row.decline_code or "(none)",
+            f"{row.opened:,}",
+            f"{row.closed:,}",
+            f"{row.recovered:,}",
+            _percent(row.recovery_rate),
+        )
+    console.print(codes)
+
+    steps = Table(title="By the step that recovered", box=box.SIMPLE_HEAD)
+    for name in ("Step", "Recovered", "Share"):
+        steps.add_column(name, justify="left" if name == "Step" else "right")
+    for step in report.by_step:
+        label = f"step {step.step}" if step.step is not None else "outside the schedule"
+        steps.add_row(label, f"{step.recovered:,}", _percent(step.share))
+    console.print(steps)
+
+
+def _read(database_url: str, since: datetime | None, until: datetime | None) -> RecoveryReport:
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from activities.ledger import make_engine
+    from starter.support.report import compute_report
+
+    if database_url.startswith("sqlite:///"):
+        # SQLite would create an empty file and then find no tables: say what is missing.
+        path = Path(database_url.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise UserError(
+                f"no ledger at {path}: start `dunning dev`, or set DATABASE_URL to the ledger"
+            )
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return compute_report(session, since=since, until=until)
+    except sa.exc.DBAPIError as err:  # refused, auth, unknown database, missing tables
+        text = str(err.orig).strip()
+        first = text.splitlines()[0] if text else type(err.orig).__name__
+        hint = " (run `dunning migrate`)" if "exist" in first or "no such" in first else ""
+        raise UserError(
+            f"reading the ledger at {redact(database_url)} failed: {first}{hint}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+@app.command(rich_help_panel="Reports")
+def report(
+    since: str | None = typer.Option(
+        None, "--since", metavar="DATE", help=f"Cases opened at or after DATE. {DATE_HELP}"
+    ),
+    until: str | None = typer.Option(
+        None, "--until", metavar="DATE", help=f"Cases opened before DATE. {DATE_HELP}"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Recovery report from the ledger: recovered, canceled, in progress, amounts, medians.
+
+    Every figure is about the cases *opened* in the window, whenever they closed: recovery
+    rate of opened and of closed cases, amount recovered per currency, final actions, the
+    median time to recovery, and recovery by first decline code and by schedule step.
+    """
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    if start and end and start >= end:
+        fail("--since must be before --until", EXIT_USAGE)
+    with user_errors():
+        result = _read(load_settings().database_url, start, end)
+    if as_json:
+        # Plain stdout, not rich: rich would wrap long lines and break the JSON for scripts.
+        typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        render(result)

@@ -1,0 +1,296 @@
+"""The support HTTP API: `/api/cases` to list and read cases and to act on them.
+
+Same operations as the `dunning` support commands, through the same service layer: every action
+is one of the workflow's Updates, so its validator decides and a rejected action leaves no
+trace. Authentication is one shared bearer token, DUNNING_SUPPORT_TOKEN; who acted (`by`) and
+why (`reason`) go to the audit log (the ledger's `support_actions` table).
+
+Errors are `{"error": message}`: 401 bad token, 404 no such case, 422 rejected by the
+validator or a malformed request, 503 Temporal unreachable (the app's handler).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+
+from models.dunning import (
+    CaseStatus,
+    DunningState,
+    GrantGraceResult,
+    PauseResult,
+    ResumeResult,
+    RetryNowResult,
+    StopResult,
+    SupportActionResult,
+)
+from models.settings import Settings
+from policies.durations import parse_duration
+from starter.app import (
+    TEMPORAL_TIMEOUT_SECONDS,
+    TemporalUnavailable,
+    bounded,
+    get_settings_from,
+    get_temporal_client,
+)
+from starter.support.service import (
+    Action,
+    ActionRejected,
+    CaseNotFound,
+    CaseSummary,
+    action_input,
+    case_status,
+    list_cases,
+    list_query,
+    run_action,
+)
+
+log = logging.getLogger("dunning.support")
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class GraceRequest(BaseModel):
+    days: int = Field(description="days to add; the policy limits each grant and the total")
+    reason: str = Field(description="why, for the audit log")
+    by: str = Field(description="who grants it, for the audit log")
+
+
+class ReasonRequest(BaseModel):
+    reason: str = Field(description="why, for the audit log")
+    by: str = Field(description="who does it, for the audit log")
+
+
+class ByRequest(BaseModel):
+    by: str = Field(description="who does it, for the audit log")
+
+
+class SupportError(Exception):
+    def __init__(self, status_code: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status_code, self.message, self.headers = status_code, message, headers
+
+
+def _validation_message(err: RequestValidationError) -> str:
+    parts = []
+    for error in err.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return "; ".join(parts)
+
+
+class SupportRoute(APIRoute):
+    """Answers this router's failures as `{"error": ...}` without app-wide handlers.
+
+    Dependencies and body validation run inside the route handler, so wrapping it catches a
+    bad token, a malformed body and the service's outcomes alike.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SupportError as err:
+                body, status, headers = err.message, err.status_code, err.headers
+            except CaseNotFound as err:
+                body, status, headers = str(err), 404, None
+            except ActionRejected as err:
+                body, status, headers = str(err), 422, None
+            except RequestValidationError as err:
+                body, status, headers = _validation_message(err), 422, None
+            return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+        return route
+
+
+# auto_error=False: a missing header reaches our check, which answers 401 in our shape.
+_bearer = HTTPBearer(auto_error=False, description="DUNNING_SUPPORT_TOKEN")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+    503: {"model": ErrorBody, "description": "Temporal is unreachable; retry"},
+}
+CASE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No dunning case exists for this invoice"},
+    422: {"model": ErrorBody, "description": "Rejected (the validator's message) or malformed"},
+}
+
+
+def support_router(settings: Settings | None = None) -> APIRouter:
+    """The `/api/cases` routes; the token comes from `settings`, else from the app's settings."""
+
+    async def require_token(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    ) -> None:
+        current = settings or get_settings_from(request)
+        token = current.dunning_support_token
+        if not token and current.dev_mode:
+            return  # install_support_routes allowed (and logged) this
+        given = credentials.credentials if credentials else ""
+        # Fail closed without a token; compare_digest keeps the comparison constant-time.
+        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+            raise SupportError(
+                401, "missing or wrong support token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    router = APIRouter(
+        prefix="/api/cases",
+        tags=["support"],
+        route_class=SupportRoute,
+        dependencies=[Depends(require_token)],
+        responses=ERRORS,
+    )
+
+    async def act(
+        request: Request, client: Client, invoice_id: str, action: Action, body: BaseModel
+    ) -> SupportActionResult:
+        payload = action_input(action, **body.model_dump())
+        try:
+            return await bounded(run_action(client, invoice_id, action, payload), _timeout(request))
+        except (TemporalUnavailable, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+            # The Update may have been admitted and still run once a worker picks it up.
+            raise SupportError(
+                503,
+                "no answer from Temporal or the case's worker in time; the action may still"
+                " take effect: read the case before retrying",
+            ) from err
+
+    @router.get(
+        "",
+        response_model=list[CaseSummary],
+        summary="List cases (Temporal visibility)",
+        responses={422: {"model": ErrorBody, "description": "Bad filter"}},
+    )
+    async def list_route(
+        request: Request,
+        status: CaseStatus | None = Query(None, description="only cases with this status"),
+        customer: str | None = Query(None, description="only this Stripe customer's cases"),
+        due_within: str | None = Query(
+            None, description="only running cases whose next action is due within, e.g. 24h"
+        ),
+        client: Client = Depends(get_temporal_client),
+    ) -> list[CaseSummary]:
+        try:
+            window = parse_duration(due_within) if due_within else None
+            query = list_query(status.value if status else None, customer, window)
+        except ValueError as err:
+            raise SupportError(422, str(err)) from None
+        return await bounded(list_cases(client, query), _timeout(request))
+
+    @router.get(
+        "/{invoice_id}",
+        response_model=DunningState,
+        summary="A case's state",
+        responses=CASE_ERRORS,
+    )
+    async def status_route(
+        request: Request, invoice_id: str, client: Client = Depends(get_temporal_client)
+    ) -> DunningState:
+        return await bounded(case_status(client, invoice_id), _timeout(request))
+
+    @router.post(
+        "/{invoice_id}/grace",
+        response_model=GrantGraceResult,
+        summary="Grant grace days",
+        description="Moves the remaining schedule and the final action `days` later.",
+        responses=CASE_ERRORS,
+    )
+    async def grace_route(
+        request: Request,
+        invoice_id: str,
+        body: GraceRequest,
+        client: Client = Depends(get_temporal_client),
+    ) -> SupportActionResult:
+        return await act(request, client, invoice_id, "grace", body)
+
+    @router.post(
+        "/{invoice_id}/pause",
+        response_model=PauseResult,
+        summary="Pause: no charges or emails until resumed",
+        responses=CASE_ERRORS,
+    )
+    async def pause_route(
+        request: Request,
+        invoice_id: str,
+        body: ReasonRequest,
+        client: Client = Depends(get_temporal_client),
+    ) -> SupportActionResult:
+        return await act(request, client, invoice_id, "pause", body)
+
+    @router.post(
+        "/{invoice_id}/resume",
+        response_model=ResumeResult,
+        summary="Resume: deadlines move later by the time paused",
+        responses=CASE_ERRORS,
+    )
+    async def resume_route(
+        request: Request,
+        invoice_id: str,
+        body: ByRequest,
+        client: Client = Depends(get_temporal_client),
+    ) -> SupportActionResult:
+        return await act(request, client, invoice_id, "resume", body)
+
+    @router.post(
+        "/{invoice_id}/retry-now",
+        response_model=RetryNowResult,
+        summary="Retry the charge now, outside the schedule",
+        responses=CASE_ERRORS,
+    )
+    async def retry_now_route(
+        request: Request,
+        invoice_id: str,
+        body: ByRequest,
+        client: Client = Depends(get_temporal_client),
+    ) -> SupportActionResult:
+        return await act(request, client, invoice_id, "retry-now", body)
+
+    @router.post(
+        "/{invoice_id}/stop",
+        response_model=StopResult,
+        summary="Stop dunning: no further charges, emails or final action",
+        responses=CASE_ERRORS,
+    )
+    async def stop_route(
+        request: Request,
+        invoice_id: str,
+        body: ReasonRequest,
+        client: Client = Depends(get_temporal_client),
+    ) -> SupportActionResult:
+        return await act(request, client, invoice_id, "stop", body)
+
+    return router
+
+
+def _timeout(request: Request) -> float:
+    return float(getattr(request.app.state, "temporal_timeout", TEMPORAL_TIMEOUT_SECONDS))
+
+
+def install_support_routes(app: FastAPI, settings: Settings) -> None:
+    """Add `/api/cases`; refuses to serve it unauthenticated outside dev mode."""
+    if not settings.dunning_support_token:
+        if not settings.dev_mode:
+            raise RuntimeError(
+                "DUNNING_SUPPORT_TOKEN is not set: refusing to serve the support API"
+                " (/api/cases) without authentication; set it, or DUNNING_ENV=dev for local use"
+            )
+        log.warning(
+            "DUNNING_SUPPORT_TOKEN is not set: the support API (/api/cases) is open to anyone"
+            " who can reach it (DUNNING_ENV=%s)",
+            settings.dunning_env,
+        )
+    app.include_router(support_router(settings))

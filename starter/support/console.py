@@ -1,0 +1,299 @@
+"""The support console at /support: server-rendered pages over the ledger and the workflow.
+
+Sessions hold no server state: the cookie is an issue time signed with a key derived from
+DUNNING_SUPPORT_TOKEN (rotating the token logs everyone out), and each form's CSRF token is an
+HMAC of that cookie. Actions go through `starter.support.service`, so the workflow's validator
+decides and its message is shown next to the form that was refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import importlib
+import importlib.util
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qsl, quote
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from models.dunning import DunningState, GrantGraceResult
+from models.money import currency_exponent
+from models.settings import Settings
+from starter.app import TemporalUnavailable, bounded, get_ledger, get_temporal_client
+from starter.support import ledger_queries as lq
+from starter.support import service as svc
+
+log = logging.getLogger("dunning.console")
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "support"
+SESSION_COOKIE, FLASH_COOKIE = "dunning_console", "dunning_console_flash"
+SESSION_SECONDS = 12 * 3600
+MAX_FORM_BYTES = 16 * 1024
+# An Update waits for a worker to run the validator and the handler: allow more than a query.
+ACTION_TIMEOUT_SECONDS = 15.0
+REPORT_MODULE = "starter.support.report"
+HEADERS = {
+    # No script at all, styles only from our own stylesheet, forms only to ourselves.
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self';"
+    " frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # Pages carry customer data: never keep them in a shared or browser cache.
+    "Cache-Control": "no-store",
+}
+# (action, the validator's message, the form as typed): re-rendered next to that form.
+Failed = tuple[str, str, dict[str, str]]
+EXPIRED = "The form was stale or not from this console. Reload the page and try again."
+
+
+@dataclass(frozen=True)
+class ConsoleAuth:
+    key: bytes
+    open: bool  # dev mode without a token: no login, CSRF still checked
+
+    def sign(self, purpose: str, value: str) -> str:
+        return hmac.new(self.key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    def unsigned(self, purpose: str, raw: str) -> str | None:
+        value, _, signature = raw.rpartition(".")
+        ok = value and hmac.compare_digest(signature.encode(), self.sign(purpose, value).encode())
+        return value if ok else None
+
+
+def install_console(app: FastAPI, settings: Settings) -> None:
+    """Mount the console on an app built by `starter.app.create_app` (idempotent)."""
+    token = settings.dunning_support_token
+    if not token:
+        if not settings.dev_mode:
+            raise RuntimeError(
+                "DUNNING_SUPPORT_TOKEN is not set: refusing to serve the support console"
+                " (/support) without authentication; set it, or DUNNING_ENV=dev for local use"
+            )
+        log.warning("DUNNING_SUPPORT_TOKEN is not set: the support console is open (dev mode)")
+    # Open dev console: a per-process random key, so its CSRF tokens are still unforgeable.
+    key = hmac.digest(token.encode(), b"dunning-console/v1", "sha256") if token else None
+    if not hasattr(app.state, "console"):  # a second call only replaces the key
+        app.include_router(console_router())
+    app.state.console = ConsoleAuth(key=key or secrets.token_bytes(32), open=not token)
+
+
+def _auth(request: Request) -> ConsoleAuth:
+    # Set by install_console; a router included without it fails every request (closed).
+    return cast(ConsoleAuth, request.app.state.console)
+
+
+def _session(request: Request) -> str | None:
+    """The valid session cookie's value, "open" in open dev mode, else None."""
+    auth = _auth(request)
+    if auth.open:
+        return "open"
+    raw = request.cookies.get(SESSION_COOKIE, "")
+    issued = auth.unsigned("session", raw) or ""
+    fresh = issued.isdigit() and -60 < time.time() - int(issued) < SESSION_SECONDS
+    return raw if fresh else None
+
+
+def _signed_in(request: Request) -> None:
+    """Dependency of every page but the login page: without a session, go and log in."""
+    if _session(request) is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":  # a form post cannot be replayed through a redirect
+            target = "/support"
+        raise HTTPException(303, headers={"Location": f"/support/login?next={quote(target)}"})
+
+
+GATE = [Depends(_signed_in)]
+
+
+def _safe_next(value: str) -> str:
+    # Only our own pages: an absolute or protocol-relative URL would be an open redirect.
+    ours = value.startswith("/support") and "//" not in value and "\\" not in value
+    return value if ours else "/support"
+
+
+def _when(moment: datetime | None) -> str:
+    # PostgreSQL answers in the session's time zone; the console speaks UTC throughout.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+def _money(amount: int | None, currency: str) -> str:
+    exponent = currency_exponent(currency)
+    return f"{(amount or 0) / 10**exponent:,.{exponent}f}"
+
+
+# Autoescape on for every template: customer names, emails and email bodies are untrusted.
+ENV = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined)
+ENV.filters.update(when=_when, money=_money)
+
+
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    session = _session(request)
+    html = ENV.get_template(template).render(
+        csrf=_auth(request).sign("csrf", session) if session else "",
+        signed_in=session is not None and session != "open",
+        report=importlib.util.find_spec(REPORT_MODULE) is not None,
+        **context,
+    )
+    return HTMLResponse(html, status, headers=HEADERS)
+
+
+def _message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+    return _page(request, "message.html.j2", status, title=title, text=text)
+
+
+def _cookie(request: Request) -> dict[str, Any]:
+    secure = request.url.scheme == "https"
+    return {"path": "/support", "httponly": True, "samesite": "strict", "secure": secure}
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """The url-encoded form if its CSRF token matches the session, else None."""
+    # Parsed here, not by FastAPI's Form(): the console needs no python-multipart.
+    body = await request.body()
+    form = dict(parse_qsl(body[:MAX_FORM_BYTES].decode("utf-8", "replace"), True))
+    session = _session(request)
+    csrf = _auth(request).sign("csrf", session) if session else ""
+    ok = session and hmac.compare_digest(form.get("csrf", "").encode(), csrf.encode())
+    return form if ok else None
+
+
+def console_router() -> APIRouter:
+    router = APIRouter(prefix="/support", include_in_schema=False)
+
+    @router.get("/console.css")
+    async def stylesheet() -> FileResponse:
+        return FileResponse(TEMPLATE_DIR / "console.css", media_type="text/css")
+
+    @router.get("/login")
+    async def login_form(request: Request, next: str = "/support") -> Response:
+        if _session(request):
+            return RedirectResponse(_safe_next(next), status_code=303)
+        return _page(request, "login.html.j2", next=_safe_next(next), error=None)
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        # No CSRF token here: only someone who already knows the support token can log in.
+        form = dict(parse_qsl((await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace")))
+        token = cast(Settings, request.app.state.settings).dunning_support_token.encode()
+        nxt, auth = _safe_next(form.get("next", "/support")), _auth(request)
+        if not hmac.compare_digest(form.get("token", "").encode(), token):
+            return _page(request, "login.html.j2", 401, next=nxt, error="Wrong token.")
+        response, issued = RedirectResponse(nxt, status_code=303), str(int(time.time()))
+        session = f"{issued}.{auth.sign('session', issued)}"
+        response.set_cookie(SESSION_COOKIE, session, SESSION_SECONDS, **_cookie(request))
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        if await _form(request) is None:
+            return _message(request, 403, "Form expired", EXPIRED)
+        response = RedirectResponse("/support/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/support")
+        return response
+
+    @router.get("", dependencies=GATE)
+    async def search(request: Request, q: str = "") -> Response:
+        results = await lq.run_query(get_ledger(request), lambda s: lq.find_cases(s, q))
+        return _page(request, "search.html.j2", q=q, results=results)
+
+    @router.get("/report", dependencies=GATE)
+    async def report(request: Request, days: int = 30) -> Response:
+        if importlib.util.find_spec(REPORT_MODULE) is None:
+            return _message(request, 404, "Not available", "The recovery report is not installed.")
+        # Imported on use: the report module is optional for the console.
+        compute = importlib.import_module(REPORT_MODULE).compute_report
+        since = datetime.now(UTC) - timedelta(days=days) if days > 0 else None
+        figures = await lq.run_query(get_ledger(request), lambda s: compute(s, since))
+        return _page(request, "report.html.j2", report_data=figures, days=days, since=since)
+
+    @router.get("/cases/{invoice_id}", dependencies=GATE)
+    async def case_page(request: Request, invoice_id: str) -> Response:
+        return await _case(request, invoice_id)
+
+    @router.post("/cases/{invoice_id}/{action}", dependencies=GATE)
+    async def case_action(request: Request, invoice_id: str, action: svc.Action) -> Response:
+        form = await _form(request)
+        if form is None:
+            return _message(request, 403, "Form expired", EXPIRED)
+        if action == "grace" and not form.get("days", "").strip().isdigit():
+            failed = (action, "days must be a whole number", form)
+            return await _case(request, invoice_id, failed, 422)
+        try:
+            client = await get_temporal_client(request)
+            call = svc.run_action(client, invoice_id, action, svc.action_input(action, **form))
+            result = await bounded(call, ACTION_TIMEOUT_SECONDS)
+        except svc.ActionRejected as err:
+            return await _case(request, invoice_id, (action, str(err), form), 422)
+        except svc.CaseNotFound as err:
+            return _message(request, 404, "No such case", str(err))
+        except TemporalUnavailable:
+            problem = "Temporal did not answer in time; reload to see whether this took effect."
+            return await _case(request, invoice_id, (action, problem, form), 503)
+        message = f"{result.message}."
+        if isinstance(result, GrantGraceResult):
+            message += f" New final deadline: {_when(result.new_final_deadline)}."
+        # POST-redirect-GET: the message rides in a short-lived signed cookie.
+        response = RedirectResponse(f"/support/cases/{quote(invoice_id)}", status_code=303)
+        encoded = base64.urlsafe_b64encode(message.encode()).decode()
+        flash = f"{encoded}.{_auth(request).sign('flash', encoded)}"
+        response.set_cookie(FLASH_COOKIE, flash, 60, **_cookie(request))
+        return response
+
+    return router
+
+
+async def _case(
+    request: Request, invoice_id: str, failed: Failed | None = None, status: int = 200
+) -> Response:
+    """The case page; `failed` puts an action's rejection next to its form."""
+    (case, timeline), (state, problem) = await asyncio.gather(
+        lq.run_query(get_ledger(request), lambda s: lq.case_view(s, invoice_id)),
+        _live_status(request, invoice_id),
+    )
+    if case is None and state is None:
+        text = f"no dunning case exists for invoice {invoice_id}"
+        return _message(request, 404, "No such case", text)
+    settings = cast(Settings, request.app.state.settings)
+    ui = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{quote(settings.temporal_namespace)}"
+    # A flash is only shown once: on the GET that follows the action's redirect.
+    flash = _auth(request).unsigned("flash", request.cookies.get(FLASH_COOKIE, ""))
+    response = _page(
+        request,
+        "case.html.j2",
+        status,
+        invoice_id=invoice_id,
+        case=case,
+        timeline=timeline,
+        state=state,
+        problem=problem,
+        failed=failed,
+        flash=base64.urlsafe_b64decode(flash).decode("utf-8", "replace") if flash else None,
+        temporal_url=f"{ui}/workflows/{quote('dunning-' + invoice_id, safe='')}",
+    )
+    response.delete_cookie(FLASH_COOKIE, path="/support")
+    return response
+
+
+async def _live_status(request: Request, invoice_id: str) -> tuple[DunningState | None, str]:
+    """(state, "") if the workflow answered, else (None, "missing" or why it did not)."""
+    try:
+        client = await get_temporal_client(request)
+        wait = float(getattr(request.app.state, "temporal_timeout", 5.0))
+        return await bounded(svc.case_status(client, invoice_id), wait), ""
+    except svc.CaseNotFound:
+        return None, "missing"
+    except (TemporalUnavailable, RPCError, WorkflowQueryFailedError, RuntimeError) as err:
+        # A query also needs a worker: with none polling, it times out the same way.
+        return None, err.__class__.__name__

@@ -1,0 +1,241 @@
+"""`/api/cases`: bearer token, the validator's answers, list filters, on a real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.ledger import Ledger
+from models.dunning import DunningState, GrantGraceResult, SupportActionResult
+from models.ledger import SupportAction
+from models.settings import Settings
+from standins.server import free_port
+from starter.app import create_app
+from starter.cases import start_case
+from starter.support.api import install_support_routes
+from starter.support.service import CaseSummary
+from tests.standin_control import FailedInvoice, StripeControl
+from tests.workflows.helpers import history_length, ledger_rows
+from workflows.dunning import DunningWorkflow
+
+TOKEN = "support-token-for-tests"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
+STATE_KEYS = set(DunningState.model_fields)
+ACTION_KEYS = set(SupportActionResult.model_fields)
+
+
+def support_app(settings: Settings, client: Client | None, ledger: Ledger, **extra: Any) -> FastAPI:
+    app = create_app(settings, client=client, ledger=ledger, temporal_timeout=2)
+    install_support_routes(
+        app, settings.model_copy(update={"dunning_support_token": TOKEN, **extra})
+    )
+    return app
+
+
+def http(app: FastAPI, headers: dict[str, str] | None = AUTH) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://api.test", headers=headers)
+
+
+@pytest.fixture
+def api(dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger) -> httpx.AsyncClient:
+    return http(support_app(settings, dev_env.client, ledger))
+
+
+async def open_case(client: Client, settings: Settings, task_queue: str) -> tuple[
+    FailedInvoice, WorkflowHandle[Any, Any]
+]:  # fmt: skip
+    """A failed invoice's case, once opened (policy loaded) and its history settled."""
+    case = StripeControl(settings).failed_invoice(INSUFFICIENT)
+    handle = await start_case(client, case.dunning_input(), task_queue)
+    for _ in range(200):
+        if (await handle.query(DunningWorkflow.status)).total_steps:
+            break
+        await asyncio.sleep(0.05)
+    length = -1
+    while length != (length := await history_length(handle)):
+        await asyncio.sleep(0.2)
+    return case, handle
+
+
+async def test_token_is_required(settings: Settings, ledger: Ledger, dev_env) -> None:
+    app = support_app(settings, dev_env.client, ledger)
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {TOKEN}"}):
+        for method, path in (("GET", "/api/cases"), ("POST", "/api/cases/in_1/resume")):
+            response = await http(app, headers).request(method, path, json={"by": "x"})
+            assert response.status_code == 401, (headers, path)
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json() == {"error": "missing or wrong support token"}
+
+
+async def test_unknown_case_is_404_and_no_answer_is_503(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
+) -> None:
+    missing = {"error": "no dunning case exists for invoice in_missing"}
+    response = await api.get("/api/cases/in_missing")
+    assert (response.status_code, response.json()) == (404, missing)
+    response = await api.post("/api/cases/in_missing/pause", json={"reason": "r", "by": "b"})
+    assert (response.status_code, response.json()) == (404, missing)
+
+    # No worker polls this case's task queue: the Update is never answered (may run later).
+    case = StripeControl(settings).failed_invoice(INSUFFICIENT)
+    handle = await start_case(dev_env.client, case.dunning_input(), "no-worker-polls-this")
+    response = await api.post(f"/api/cases/{case.invoice}/retry-now", json={"by": "ann"})
+    assert response.status_code == 503
+    assert "the action may still take effect" in response.json()["error"]
+    await handle.terminate("test over")
+
+    down = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    response = await http(support_app(down, None, ledger)).get("/api/cases/in_missing")
+    assert response.status_code == 503
+
+
+async def test_actions_answer_the_new_state_and_rejections_422(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, run_worker, settings, ledger
+) -> None:
+    async with run_worker(dev_env.client) as task_queue:
+        case, handle = await open_case(dev_env.client, settings, task_queue)
+        base = f"/api/cases/{case.invoice}"
+
+        response = await api.get(base)
+        assert response.status_code == 200 and set(response.json()) == STATE_KEYS
+        before = DunningState.model_validate(response.json())
+        assert before.final_deadline is not None
+
+        events = await history_length(handle)
+        for body, message in (
+            ({"days": 0, "reason": "r", "by": "b"}, "grace must be at least 1 day"),
+            ({"days": 15, "reason": "r", "by": "b"}, "grace is limited to 14 days per grant"),
+            ({"days": 2, "reason": " ", "by": "b"}, "reason is required"),
+            ({"days": "two", "reason": "r", "by": "b"}, "days: Input should be a valid integer"),
+            ({"days": 2, "reason": "r"}, "by: Field required"),
+        ):
+            response = await api.post(f"{base}/grace", json=body)
+            assert response.status_code == 422, body
+            assert response.json()["error"].startswith(message), response.json()
+        assert await history_length(handle) == events
+
+        response = await api.post(f"{base}/grace", json={"days": 3, "reason": "asked", "by": "ann"})
+        assert response.status_code == 200, response.text
+        granted = GrantGraceResult.model_validate(response.json())
+        assert set(response.json()) == set(GrantGraceResult.model_fields)
+        assert granted.new_final_deadline == before.final_deadline + timedelta(days=3)
+
+        steps: list[tuple[str, dict[str, str], str]] = [
+            ("pause", {"reason": "disputed", "by": "bob"}, "paused"),
+            ("resume", {"by": "bob"}, "active"),
+            ("retry-now", {"by": "cy"}, "active"),
+            ("stop", {"reason": "written off", "by": "dee"}, "stopped"),
+        ]
+        for action, body, status in steps:
+            response = await api.post(f"{base}/{action}", json=body)
+            assert response.status_code == 200, (action, response.text)
+            assert set(response.json()) == ACTION_KEYS
+            assert response.json()["state"]["status"] == status
+        await handle.result()
+
+        response = await api.post(f"{base}/pause", json={"reason": "r", "by": "b"})
+        assert response.json() == {"error": "the case is closed (completed)"}
+        assert response.status_code == 422
+
+    for _ in range(100):  # the workflow writes the audit log through an activity
+        rows = ledger_rows(ledger, SupportAction, case.invoice)
+        if len(rows) == 5:
+            break
+        await asyncio.sleep(0.1)
+    assert [(r.action, r.by, r.reason, r.days) for r in rows] == [
+        ("grant_grace", "ann", "asked", 3),
+        ("pause", "bob", "disputed", None),
+        ("resume", "bob", None, None),
+        ("retry_now", "cy", None, None),
+        ("stop", "dee", "written off", None),
+    ]
+
+
+async def test_list_filters(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, run_worker, settings
+) -> None:
+    async def invoices(**params: str) -> list[str]:
+        response = await api.get("/api/cases", params=params)
+        assert response.status_code == 200, response.text
+        assert all(set(row) == set(CaseSummary.model_fields) for row in response.json())
+        return [row["invoice_id"] for row in response.json()]
+
+    async with run_worker(dev_env.client) as task_queue:
+        paused, _ = await open_case(dev_env.client, settings, task_queue)
+        active, _ = await open_case(dev_env.client, settings, task_queue)
+        body = {"reason": "r", "by": "ann"}
+        assert (await api.post(f"/api/cases/{paused.invoice}/pause", json=body)).status_code == 200
+
+        for _ in range(100):  # visibility follows the search attributes a moment later
+            if await invoices(status="paused", customer=paused.customer) and await invoices(
+                customer=active.customer, due_within="2d"
+            ):
+                break
+            await asyncio.sleep(0.1)
+        assert await invoices(status="paused", customer=paused.customer) == [paused.invoice]
+        assert await invoices(status="active", customer=paused.customer) == []
+        assert await invoices(customer=active.customer, due_within="2d") == [active.invoice]
+        assert await invoices(customer=active.customer, due_within="1h") == []
+        assert await invoices(customer=paused.customer, due_within="30d") == []
+
+    for params, message in (
+        ({"status": "late"}, "status: Input should be"),
+        ({"due_within": "soon"}, "invalid duration"),
+        ({"customer": "x' OR 1=1"}, "customer contains a quote"),
+    ):
+        response = await api.get("/api/cases", params=params)
+        assert response.status_code == 422
+        assert message in response.json()["error"]
+
+
+def test_install_refuses_without_a_token_outside_dev_mode(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(RuntimeError, match="DUNNING_SUPPORT_TOKEN is not set"):
+        install_support_routes(FastAPI(), settings.model_copy(update={"dunning_env": "production"}))
+
+    dev = settings.model_copy(update={"dunning_env": "dev", "dunning_support_token": ""})
+    app = FastAPI()
+    with caplog.at_level(logging.WARNING, logger="dunning.support"):
+        install_support_routes(app, dev)
+    assert "open to anyone" in caplog.text
+    assert "/api/cases" in app.openapi()["paths"]
+
+
+async def test_dev_mode_without_a_token_is_open(
+    dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
+) -> None:
+    app = support_app(settings, dev_env.client, ledger, dunning_support_token="", dunning_env="dev")
+    response = await http(app, headers=None).get("/api/cases/in_missing")
+    assert response.status_code == 404
+
+
+def test_openapi_documents_bodies_answers_and_the_bearer_scheme(
+    settings: Settings, ledger: Ledger
+) -> None:
+    spec = support_app(settings, None, ledger).openapi()
+    grace = spec["paths"]["/api/cases/{invoice_id}/grace"]["post"]
+    assert grace["tags"] == ["support"]
+    assert grace["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/GraceRequest"
+    )
+    answers = {
+        code: r["content"]["application/json"]["schema"] for code, r in grace["responses"].items()
+    }
+    assert answers["200"]["$ref"].endswith("/GrantGraceResult")
+    assert all(
+        answers[code]["$ref"].endswith("/ErrorBody") for code in ("401", "404", "422", "503")
+    )
+    listing = spec["paths"]["/api/cases"]["get"]["responses"]["200"]["content"]
+    assert listing["application/json"]["schema"]["items"]["$ref"].endswith("/CaseSummary")
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

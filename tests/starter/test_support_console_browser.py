@@ -1,0 +1,156 @@
+"""The support console in a real headless Chromium, against the app served over real HTTP.
+
+Chromium comes from Debian (`apt-get install -y chromium`) and the driver from PyPI
+(`pip install playwright`); `playwright install` is never run, so no browser is downloaded.
+A missing browser fails this test with those commands: a skipped browser test would look green.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.ledger import Ledger
+from models.settings import Settings
+from standins.server import BackgroundServer
+from starter.app import create_app
+from starter.cases import start_case
+from starter.support.console import install_console
+from tests.standin_control import StripeControl
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--no-proxy-server",  # the app is on 127.0.0.1; a proxy from the environment must not apply
+]
+TOKEN = "browser-test-token"
+UI = "http://temporal-ui.test"
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`"
+            " (Debian's package; `make install` does this when it is missing)",
+            pytrace=False,
+        )
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.fail(
+            "The playwright Python package is missing: `.venv/bin/pip install playwright`"
+            " (or `make install`). Never `playwright install`: it downloads browsers.",
+            pytrace=False,
+        )
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+def served_console(dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger):  # type: ignore[no-untyped-def]
+    # No client handed over: the app connects from uvicorn's own event loop, as in production.
+    console_settings = settings.model_copy(
+        update={
+            "dunning_support_token": TOKEN,
+            "temporal_address": dev_env.client.service_client.config.target_host,
+            "temporal_namespace": dev_env.client.namespace,
+            "temporal_ui_url": UI,
+        }
+    )
+    app = create_app(console_settings, ledger=ledger)
+    install_console(app, console_settings)
+    with BackgroundServer(app) as server:
+        yield server
+
+
+async def test_support_console_in_chromium(
+    chromium: Any,
+    served_console: BackgroundServer,
+    dev_env: WorkflowEnvironment,
+    run_worker: Any,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    from playwright.async_api import expect
+
+    client = dev_env.client
+    email = f"Browser.{uuid.uuid4().hex[:8]}@Example.com"
+    case = StripeControl(settings).failed_invoice(
+        "pm_card_chargeDeclinedInsufficientFunds", email=email, name="Grace <Hopper>"
+    )
+    page = await chromium.new_page()
+
+    async def reload_until(selector: str, text: str) -> None:
+        # Live status and the ledger follow the workflow a moment later: reload until they do.
+        for _ in range(60):
+            if text in (await page.locator(selector).inner_text()):
+                return
+            await page.wait_for_timeout(200)
+            await page.reload()
+        await page.screenshot(path=tmp_path / "failed.png", full_page=True)
+        raise AssertionError(f"{text!r} never appeared in {selector} (screenshot in {tmp_path})")
+
+    async def submit(action: str, **fields: str) -> None:
+        form = page.locator(f"#form-{action}")
+        for name, value in fields.items():
+            await form.locator(f"input[name={name}]").fill(value)
+        await form.locator("button[type=submit]").click()
+
+    async with run_worker(client) as task_queue:
+        await start_case(client, case.dunning_input(), task_queue)
+
+        await page.goto(f"{served_console.url}/support")
+        await expect(page).to_have_url(re.compile(r"/support/login\?next="))
+        await page.fill("#token", TOKEN)
+        await page.click("#login button[type=submit]")
+
+        await page.fill("#q", email.lower())
+        await page.click("#search button[type=submit]")
+        results = page.locator("#results")
+        await expect(results).to_contain_text("Grace <Hopper>")  # shown as text, not markup
+        await results.get_by_role("link", name=case.invoice).click()
+        await expect(page.locator("h1")).to_have_text(f"Case {case.invoice}")
+        await reload_until("#status", "0 of 5 done")
+
+        await submit("grace", days="99", reason="asked for time", by="ann")
+        await expect(page.locator("#error-grace")).to_contain_text(
+            "grace is limited to 14 days per grant"
+        )
+        await expect(page.locator("#form-grace input[name=days]")).to_have_value("99")
+
+        await submit("grace", days="3", reason="asked for time", by="ann")
+        flash = page.locator("#flash")
+        await expect(flash).to_contain_text("New final deadline:")
+        deadline = await page.locator("#final-deadline").inner_text()
+        assert deadline in await flash.inner_text()
+        await reload_until("#timeline", "Grace granted: +3 days")
+        grant = page.locator("#timeline li", has_text="Grace granted: +3 days")
+        await expect(grant.locator(".who")).to_have_text("ann")
+        await expect(grant.locator(".why")).to_have_text("asked for time")
+
+        await submit("pause", reason="customer disputes the charge", by="ann")
+        await expect(page.locator("#status-value")).to_have_text("paused")
+        await submit("resume", by="ann")
+        await expect(page.locator("#status-value")).to_have_text("active")
+        await reload_until("#timeline", "Resumed")
+        await expect(page.locator("#timeline")).to_contain_text("customer disputes the charge")
+
+        href = await page.locator("#temporal-link").get_attribute("href")
+        assert href == f"{UI}/namespaces/{client.namespace}/workflows/dunning-{case.invoice}"
+        await page.screenshot(path=tmp_path / "case.png", full_page=True)
