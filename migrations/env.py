@@ -7,6 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import models.stripe_events  # noqa: F401  (registers its table on Base.metadata)
 from models.ledger import Base
 from models.settings import get_settings
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,6 +32,12 @@ class Base(DeclarativeBase):
 
 class Case(Base):
     __tablename__ = "cases"
+    __table_args__ = (
+        # `dunning report`: the opened_at window as an index-only scan (migration 0003).
+        Index(
+            "ix_cases_report", "opened_at", postgresql_include=["invoice_id", "first_decline_code"]
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[str] = mapped_column(String(255), unique=True)

@@ -7,7 +7,6 @@ Create Date: 2026-11-21 21:00:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 
@@ -18,20 +17,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 # Written by hand for `dunning report` (starter/support/report.py). models/ledger.py should
-# declare the same two Index(...) objects so that autogenerate does not propose dropping them.
+# declare the same Index(...) so that autogenerate does not propose dropping it.
 #
-# The report reads the cases opened in a window, joined to their outcomes on invoice_id.
-# - ix_cases_report: the window as an index-only range scan that also yields the join key and
-#   the decline code, instead of ix_cases_opened_at plus a visit to the ~75 MB heap (per 250k
-#   cases), whose rows carry emails and names.
-# - ix_outcomes_recovered: only the recovered outcomes (about a third), with closed_at, for the
-#   median time to recovery: an index-only scan instead of a bitmap scan of outcomes.
-# INCLUDE is PostgreSQL-only; SQLite (dev) gets the plain and the partial index.
+# The report reads the cases opened in a window [since, until) and joins them to outcomes on
+# invoice_id. ix_cases_report makes that window an index-only range scan that also yields the
+# join key and the decline code; with ix_cases_opened_at alone every case in the window is a
+# visit to the heap (~75 MB per 250k cases: its rows carry emails and names), so the cost of
+# a monthly report would grow with the ledger rather than with the month.
+# Measured and left out (benchmarks/report.py, 1M rows, warm): covering indexes on invoice_id
+# for either side of the join and a partial index of recovered outcomes. The full-ledger
+# report is a hash join of every case to its outcome, and none of them made it faster.
+# INCLUDE is PostgreSQL-only; SQLite (dev) gets a plain index on opened_at.
 #
-# CONCURRENTLY: live workers write cases and outcomes, and a plain CREATE INDEX would block
-# those writes for the whole build. It cannot run in a transaction, hence the autocommit
-# block. A failed concurrent build leaves an INVALID index behind: drop it
-# (DROP INDEX CONCURRENTLY ix_...) and run the migration again.
+# CONCURRENTLY: live workers write cases, and a plain CREATE INDEX would block those writes
+# for the whole build. It cannot run in a transaction, hence the autocommit block. A failed
+# concurrent build leaves an INVALID index behind: DROP INDEX CONCURRENTLY ix_cases_report,
+# then run the migration again.
 
 
 def upgrade() -> None:
@@ -41,16 +42,8 @@ def upgrade() -> None:
             postgresql_include=['invoice_id', 'first_decline_code'],
             postgresql_concurrently=True,
         )
-        op.create_index(
-            'ix_outcomes_recovered', 'outcomes', ['invoice_id'], unique=False,
-            postgresql_include=['closed_at'],
-            postgresql_where=sa.text("outcome = 'recovered'"),
-            sqlite_where=sa.text("outcome = 'recovered'"),
-            postgresql_concurrently=True,
-        )
 
 
 def downgrade() -> None:
     with op.get_context().autocommit_block():
-        op.drop_index('ix_outcomes_recovered', table_name='outcomes', postgresql_concurrently=True)
         op.drop_index('ix_cases_report', table_name='cases', postgresql_concurrently=True)

@@ -69,7 +69,8 @@ def _title(report: RecoveryReport) -> str:
 def render(report: RecoveryReport) -> None:
     from models.money import plain_amount
 
-    summary = Table(title=f"Recovery report: {_title(report)}", box=box.SIMPLE_HEAD)
+    console.print(f"[bold]Recovery report[/]: {_title(report)}")
+    summary = Table(box=box.SIMPLE_HEAD)
     summary.add_column("Cases")
     summary.add_column("Count", justify="right")
     summary.add_column("Of opened", justify="right")
@@ -139,7 +140,8 @@ def _read(database_url: str, since: datetime | None, until: datetime | None) -> 
     except sa.exc.DBAPIError as err:  # refused, auth, unknown database, missing tables
         text = str(err.orig).strip()
         first = text.splitlines()[0] if text else type(err.orig).__name__
-        hint = " (run `dunning migrate`)" if "exist" in first or "no such" in first else ""
+        missing_table = "relation" in first or "no such table" in first
+        hint = " (run `dunning migrate`)" if missing_table else ""
         raise UserError(
             f"reading the ledger at {redact(database_url)} failed: {first}{hint}"
         ) from None
