@@ -170,6 +170,9 @@ def create_app(
     ledger: Ledger | None = None,
     temporal_timeout: float = TEMPORAL_TIMEOUT_SECONDS,
 ) -> FastAPI:
+    # Imported here: these routers import helpers from this module.
+    from starter.support.api import install_support_routes
+    from starter.support.console import install_console
     from starter.webhooks.router import router as webhook_router
 
     settings = settings or get_settings()
@@ -202,6 +205,9 @@ def create_app(
     app.state.temporal_timeout = temporal_timeout
     app.add_exception_handler(TemporalUnavailable, _temporal_unavailable)
     app.include_router(webhook_router)
+    # Both refuse to start without DUNNING_SUPPORT_TOKEN outside dev mode.
+    install_support_routes(app, settings)
+    install_console(app, settings)
 
     @app.get(
         "/healthz",

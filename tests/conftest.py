@@ -154,6 +154,7 @@ def settings(
         sendgrid_api_host=sendgrid_server.url,
         sendgrid_timeout_seconds=3,
         dunning_email_from="billing@example.com",
+        dunning_support_token="test-support-token",
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -76,6 +76,11 @@ def api(
                 "STRIPE_WEBHOOK_SECRET is not set: the API cannot verify Stripe webhooks"
                 " (set it, or DUNNING_ENV=dev for local use)"
             )
+        if not settings.dunning_support_token and not settings.dev_mode:
+            raise UserError(
+                "DUNNING_SUPPORT_TOKEN is not set: the support API and console would be open"
+                " (set it, or DUNNING_ENV=dev for local use)"
+            )
         if _port_taken(host, port):
             raise UserError(f"{host}:{port} is already in use; choose another with --port")
     import uvicorn

@@ -34,11 +34,9 @@ ACTION_KEYS = set(SupportActionResult.model_fields)
 
 
 def support_app(settings: Settings, client: Client | None, ledger: Ledger, **extra: Any) -> FastAPI:
-    app = create_app(settings, client=client, ledger=ledger, temporal_timeout=2)
-    install_support_routes(
-        app, settings.model_copy(update={"dunning_support_token": TOKEN, **extra})
-    )
-    return app
+    # create_app installs the support routes with the settings it is given.
+    configured = settings.model_copy(update={"dunning_support_token": TOKEN, **extra})
+    return create_app(configured, client=client, ledger=ledger, temporal_timeout=2)
 
 
 def http(app: FastAPI, headers: dict[str, str] | None = AUTH) -> httpx.AsyncClient:
@@ -201,8 +199,13 @@ async def test_list_filters(
 def test_install_refuses_without_a_token_outside_dev_mode(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    production = settings.model_copy(
+        update={"dunning_env": "production", "dunning_support_token": ""}
+    )
     with pytest.raises(RuntimeError, match="DUNNING_SUPPORT_TOKEN is not set"):
-        install_support_routes(FastAPI(), settings.model_copy(update={"dunning_env": "production"}))
+        install_support_routes(FastAPI(), production)
+    with pytest.raises(RuntimeError, match="DUNNING_SUPPORT_TOKEN"):
+        create_app(production)
 
     dev = settings.model_copy(update={"dunning_env": "dev", "dunning_support_token": ""})
     app = FastAPI()

@@ -31,7 +31,6 @@ def console(
 ) -> FastAPI:
     settings = settings.model_copy(update={"dunning_support_token": TOKEN, **extra})
     app = create_app(settings, client=client, ledger=ledger, temporal_timeout=2)
-    install_console(app, settings)
     return app
 
 

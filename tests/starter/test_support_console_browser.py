@@ -21,7 +21,6 @@ from models.settings import Settings
 from standins.server import BackgroundServer
 from starter.app import create_app
 from starter.cases import start_case
-from starter.support.console import install_console
 from tests.standin_control import StripeControl
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,7 +73,6 @@ def served_console(dev_env: WorkflowEnvironment, settings: Settings, ledger: Led
         }
     )
     app = create_app(console_settings, ledger=ledger)
-    install_console(app, console_settings)
     with BackgroundServer(app) as server:
         yield server
 
