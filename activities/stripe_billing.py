@@ -166,8 +166,13 @@ class StripeActivities:
         key = charge_idempotency_key(input.invoice_id, input.attempt)
         result: RetryPaymentResult
         try:
+            params: dict[str, Any] = {"off_session": True}
+            if input.payment_method:
+                params["payment_method"] = input.payment_method
             invoice = self.client.v1.invoices.pay(
-                input.invoice_id, params={"off_session": True}, options={"idempotency_key": key}
+                input.invoice_id,
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": key},
             )
         except stripe.CardError as exc:
             error = exc.error

@@ -50,6 +50,8 @@ class RetryPaymentInput(BaseModel):
     attempt: int
     trigger: str
     step: int | None = None
+    # A card the customer attached or set as default since the failure; None = Stripe's default.
+    payment_method: str | None = None
 
 
 class RetryPaymentResult(BaseModel):

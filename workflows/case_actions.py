@@ -40,7 +40,11 @@ class CaseActions(CaseBase):
             result = await workflow.execute_activity_method(
                 StripeActivities.retry_payment,
                 RetryPaymentInput(
-                    invoice_id=self.input.invoice_id, attempt=attempt, trigger=trigger, step=step
+                    invoice_id=self.input.invoice_id,
+                    attempt=attempt,
+                    trigger=trigger,
+                    step=step,
+                    payment_method=self.retry_payment_method,
                 ),
                 summary=f"Charge attempt {attempt} ({trigger.value})",
                 start_to_close_timeout=CALL_TIMEOUT,
@@ -76,6 +80,9 @@ class CaseActions(CaseBase):
 
     async def _final_action(self) -> None:
         assert self.policy is not None
+        # From here on support actions and Stripe's stop events are refused: the outcome is
+        # the final action's, not a stop racing it.
+        self.finalizing = True
         result = await workflow.execute_activity_method(
             StripeActivities.apply_final_action,
             FinalActionInput(

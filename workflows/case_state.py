@@ -54,6 +54,8 @@ class CaseBase:
     stop_request: StopInput | None
     external_payment: PaymentSucceededInput | None
     charging: bool
+    finalizing: bool
+    retry_payment_method: str | None
     recovered_step: int | None
     amount_recovered: int
     revision: int

@@ -55,6 +55,8 @@ class DunningWorkflow(CaseActions, SupportMixin):
         self.stop_request: StopInput | None = None
         self.external_payment: PaymentSucceededInput | None = None
         self.charging = False
+        self.finalizing = False
+        self.retry_payment_method: str | None = None
         self.recovered_step: int | None = None
         self.amount_recovered = 0
         self.revision = 0
@@ -206,7 +208,12 @@ class DunningWorkflow(CaseActions, SupportMixin):
         description="The customer updated their payment method: retry the charge now.",
     )
     def payment_method_updated(self, input: PaymentMethodUpdatedInput) -> None:
-        if self.case.closed or self.case.pending_retry is not None:
+        if self.case.closed:
+            return
+        if input.payment_method_id:
+            # Charge the card the customer just gave us, even if it is not (yet) their default.
+            self.retry_payment_method = input.payment_method_id
+        if self.case.pending_retry is not None:
             return
         self.case = engine.request_retry(self.case, Trigger.PAYMENT_METHOD_UPDATED)
         self.history.append("payment method updated by the customer")

@@ -50,6 +50,8 @@ class SupportMixin(CaseBase):
             raise ValueError(f"the case is closed ({self.status_value().value})")
         if self.policy is None:
             raise ValueError("the case is still opening; try again in a few seconds")
+        if self.finalizing:
+            raise ValueError(f"the final action ({self.policy.final.action}) is already running")
         return self.policy
 
     def _check_grace(self, input: GrantGraceInput) -> None:

@@ -6,6 +6,8 @@ the workflow's result.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -123,3 +125,24 @@ async def test_all_retries_fail_final_action_once_and_cancellation_email(
             select(func.count()).select_from(Attempt).where(Attempt.invoice_id == case.invoice)
         )
     assert count == 4
+
+
+async def test_a_card_attached_but_not_default_is_the_one_charged(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, ledger
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    attached = stripe_control.sdk.v1.payment_methods.attach(
+        "pm_card_visa", params={"customer": case.customer}
+    )
+    async with run_worker(time_env.client) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.total_steps > 0, step=timedelta(0))
+        await handle.signal(
+            DunningWorkflow.payment_method_updated,
+            PaymentMethodUpdatedInput(payment_method_id=attached.id),
+        )
+        result = await handle.result()
+
+    assert (result.outcome, result.attempts) == (Outcome.RECOVERED, 1)
+    (charge,) = stripe_control.charges(case.invoice)["attempts"][1:]
+    assert (charge["payment_method"], charge["outcome"]) == (attached.id, "succeeded")

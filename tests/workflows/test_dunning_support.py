@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -237,3 +238,23 @@ async def test_retry_now_charges_at_once_outside_the_schedule(
     ]
     (action,) = ledger_rows(ledger, SupportAction, case.invoice)
     assert (action.action, action.by) == ("retry_now", "erin")
+
+
+async def test_support_actions_are_refused_while_the_final_action_runs(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, ledger
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    # The cancellation's answer is held back, so the final action stays in flight a while.
+    stripe_control.fault("hang", count=1, path_contains=case.subscription, hang_seconds=8)
+    async with run_worker(time_env.client) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        finished = asyncio.ensure_future(handle.result())  # lets time skip to the deadline
+        while not await activity_times(handle, "apply_final_action"):
+            await asyncio.sleep(0.05)
+        await handle.signal("stop", StopInput(reason="invoice voided in Stripe", by="stripe:evt"))
+        result = await finished
+
+    assert (result.status, result.outcome) == (CaseStatus.CANCELED, Outcome.SUBSCRIPTION_CANCELED)
+    assert ledger_rows(ledger, SupportAction, case.invoice) == []
+    (outcome,) = ledger_rows(ledger, CaseOutcome, case.invoice)
+    assert outcome.outcome == "subscription_canceled"
