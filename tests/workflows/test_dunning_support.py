@@ -244,10 +244,12 @@ async def test_support_actions_are_refused_while_the_final_action_runs(
     time_env: WorkflowEnvironment, run_worker, stripe_control, ledger
 ) -> None:
     case = stripe_control.failed_invoice(INSUFFICIENT)
-    # The cancellation's answer is held back, so the final action stays in flight a while.
-    stripe_control.fault("hang", count=1, path_contains=case.subscription, hang_seconds=8)
     async with run_worker(time_env.client) as task_queue:
         handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.total_steps > 0, step=timedelta(0))
+        # Only the cancellation touches the subscription from here on; its answer is held
+        # back, so the final action stays in flight a while.
+        stripe_control.fault("hang", count=1, path_contains=case.subscription, hang_seconds=8)
         finished = asyncio.ensure_future(handle.result())  # lets time skip to the deadline
         while not await activity_times(handle, "apply_final_action"):
             await asyncio.sleep(0.05)
