@@ -19,6 +19,8 @@ from babel.numbers import UnknownCurrencyError, format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel
 
+from models.money import currency_exponent
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
 
 TEMPLATES: tuple[str, ...] = (
@@ -30,15 +32,6 @@ TEMPLATES: tuple[str, ...] = (
     "recovered",
     "authentication_needed",
 )
-
-# Stripe "Supported currencies": amounts are in the smallest currency unit; these currencies
-# have no minor unit (https://docs.stripe.com/currencies#zero-decimal).
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
-)
-# Stripe "Three-decimal currencies": amounts are in thousandths
-# (https://docs.stripe.com/currencies#three-decimal).
-THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
 
 FALLBACK_LOCALE = "en"
 FALLBACK_NAME = "there"
@@ -64,15 +57,6 @@ class RenderedEmail(BaseModel):
     subject: str
     text: str
     html: str
-
-
-def currency_exponent(currency: str) -> int:
-    code = currency.upper()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
 
 
 def _resolve_locale(locale: str | None) -> Locale:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# Stripe's documented zero-decimal and three-decimal currencies (docs.stripe.com/currencies).
+# Stripe's documented zero-decimal currencies have no minor unit, and its three-decimal ones
+# count thousandths (docs.stripe.com/currencies); every other currency counts hundredths.
 ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
 THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 
