@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.ledger import Ledger
@@ -22,9 +22,8 @@ from starter.app import create_app
 from starter.cases import start_case
 from starter.support.api import install_support_routes
 from starter.support.service import CaseSummary
-from tests.standin_control import FailedInvoice, StripeControl
-from tests.workflows.helpers import history_length, ledger_rows
-from workflows.dunning import DunningWorkflow
+from tests.standin_control import StripeControl
+from tests.workflows.helpers import history_length, ledger_rows, open_case
 
 TOKEN = "support-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -47,22 +46,6 @@ def http(app: FastAPI, headers: dict[str, str] | None = AUTH) -> httpx.AsyncClie
 @pytest.fixture
 def api(dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger) -> httpx.AsyncClient:
     return http(support_app(settings, dev_env.client, ledger))
-
-
-async def open_case(client: Client, settings: Settings, task_queue: str) -> tuple[
-    FailedInvoice, WorkflowHandle[Any, Any]
-]:  # fmt: skip
-    """A failed invoice's case, once opened (policy loaded) and its history settled."""
-    case = StripeControl(settings).failed_invoice(INSUFFICIENT)
-    handle = await start_case(client, case.dunning_input(), task_queue)
-    for _ in range(200):
-        if (await handle.query(DunningWorkflow.status)).total_steps:
-            break
-        await asyncio.sleep(0.05)
-    length = -1
-    while length != (length := await history_length(handle)):
-        await asyncio.sleep(0.2)
-    return case, handle
 
 
 async def test_token_is_required(settings: Settings, ledger: Ledger, dev_env) -> None:

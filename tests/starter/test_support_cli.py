@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
@@ -29,9 +28,8 @@ from starter.cases import start_case
 from starter.cli import app
 from starter.cli import support as support_commands
 from starter.support.service import CaseSummary
-from tests.standin_control import FailedInvoice, StripeControl
-from tests.workflows.helpers import history_length, ledger_rows
-from workflows.dunning import DunningWorkflow
+from tests.standin_control import StripeControl
+from tests.workflows.helpers import history_length, ledger_rows, open_case
 
 INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
 POLICY = str(POLICY_DIR / "default.yaml")
@@ -66,22 +64,6 @@ def one_line_error(result: Result) -> str:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     return lines[0]
-
-
-async def open_case(client: Client, settings: Settings, task_queue: str) -> tuple[
-    FailedInvoice, WorkflowHandle[Any, Any]
-]:  # fmt: skip
-    """A failed invoice's case, once opened (policy loaded) and its history settled."""
-    case = StripeControl(settings).failed_invoice(INSUFFICIENT)
-    handle = await start_case(client, case.dunning_input(), task_queue)
-    for _ in range(200):
-        if (await handle.query(DunningWorkflow.status)).total_steps:
-            break
-        await asyncio.sleep(0.05)
-    length = -1
-    while length != (length := await history_length(handle)):
-        await asyncio.sleep(0.2)
-    return case, handle
 
 
 async def wait_for(check: Any, what: str, tries: int = 100) -> Any:

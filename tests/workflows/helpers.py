@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.ledger import Ledger
 from models.dunning import DunningState
-from tests.standin_control import SendGridControl
+from models.settings import Settings
+from starter.cases import start_case
+from tests.standin_control import FailedInvoice, SendGridControl, StripeControl
 from workflows.dunning import DunningWorkflow
 
 INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
@@ -61,3 +64,19 @@ async def activity_times(handle: WorkflowHandle, activity_type: str) -> list[Any
         if event.HasField("activity_task_scheduled_event_attributes")
         and event.activity_task_scheduled_event_attributes.activity_type.name == activity_type
     ]
+
+
+async def open_case(
+    client: Client, settings: Settings, task_queue: str
+) -> tuple[FailedInvoice, WorkflowHandle[Any, Any]]:
+    """A failed invoice's case, once opened (policy loaded) and its history settled."""
+    case = StripeControl(settings).failed_invoice(INSUFFICIENT)
+    handle = await start_case(client, case.dunning_input(), task_queue)
+    for _ in range(200):
+        if (await handle.query(DunningWorkflow.status)).total_steps:
+            break
+        await asyncio.sleep(0.05)
+    length = -1
+    while length != (length := await history_length(handle)):
+        await asyncio.sleep(0.2)
+    return case, handle
