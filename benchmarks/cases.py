@@ -20,7 +20,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-import sqlalchemy as sa
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -43,7 +41,7 @@ from activities.ledger import Ledger, make_engine
 from activities.stripe_billing import StripeActivities, make_stripe_client
 from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
 from models.dunning import DunningInput
-from models.migrate import upgrade_to_head
+from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from standins.sendgrid_api import create_app as sendgrid_app
 from standins.server import BackgroundServer
@@ -80,18 +78,11 @@ def database() -> Iterator[str]:
         upgrade_to_head(explicit)
         yield explicit
         return
-    admin = sa.make_url("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-    name = f"dunning_bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", "dunning_bench"
+    ) as url:
         upgrade_to_head(url)
         yield url
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def make_cases(stripe_url: str, count: int) -> list[DunningInput]:

@@ -18,9 +18,7 @@ import os
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models.migrate import upgrade_to_head
+from models.migrate import scratch_database, upgrade_to_head
 from starter.support.report import compute_report
 
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -129,21 +127,6 @@ SEED = [
 TABLES = ("cases", "outcomes", "attempts", "notifications", "support_actions")
 
 
-@contextmanager
-def throwaway_database(server: str) -> Iterator[str]:
-    admin = sa.make_url(server)
-    name = f"dunning_report_bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
 def seed(engine: sa.Engine) -> dict[str, int]:
     with engine.begin() as conn:
         for statement in SEED:
@@ -165,7 +148,7 @@ def timings(run: Callable[[], object], runs: int) -> list[float]:
 
 
 def main(server: str, runs: int) -> None:
-    with throwaway_database(server) as url:
+    with scratch_database(server, "dunning_report_bench") as url:
         upgrade_to_head(url)
         engine = sa.create_engine(url)
         print(f"Seeding {url.rsplit('/', 1)[-1]}…", flush=True)

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.ledger import Ledger, make_engine
-from models.migrate import upgrade_to_head
+from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from standins.sendgrid_api import create_app as create_sendgrid_app
 from standins.server import BackgroundServer
@@ -65,17 +65,9 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         return
     if server.startswith("sqlite"):
         pytest.exit("tests need PostgreSQL; TEST_DATABASE_URL points at SQLite", returncode=3)
-    admin = sa.make_url(server)
-    name = f"dunning_test_{uuid.uuid4().hex[:10]}"
-    admin_engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    upgrade_to_head(url)
-    yield url
-    with admin_engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin_engine.dispose()
+    with scratch_database(server, "dunning_test") as url:
+        upgrade_to_head(url)
+        yield url
 
 
 def _throwaway_cluster(request: pytest.FixtureRequest) -> Iterator[str]:
