@@ -59,7 +59,9 @@ class CaseActions(CaseBase):
             self.charging = False
         if result.outcome in ("succeeded", "already_paid"):
             self.recovered_step = step
-            await self._recovered(result.amount_paid or self._amount(), f"attempt {attempt}")
+            await self._recovered(
+                result.amount_paid or self._amount(), f"attempt {attempt}", recorded=True
+            )
         elif result.outcome == "declined":
             assert self.policy is not None
             self._note_decline(result.decline_code, result.advice_code)
@@ -103,11 +105,14 @@ class CaseActions(CaseBase):
         if result.outcome == Outcome.SUBSCRIPTION_CANCELED:
             await self._email("canceled", "final", level="final")
 
-    async def _recovered(self, amount: int, how: str) -> None:
+    async def _recovered(self, amount: int, how: str, recorded: bool) -> None:
+        """`recorded`: the charge activity already wrote the outcome; otherwise the
+        confirmation email's activity writes it, so closing costs no extra activity."""
         self.amount_recovered = amount
         self._close(Outcome.RECOVERED)
         self.history.append(f"recovered by {how}")
-        await self._email("recovered", "recovered", closes_with=Outcome.RECOVERED)
+        closes_with = None if recorded else Outcome.RECOVERED
+        await self._email("recovered", "recovered", closes_with=closes_with)
 
     async def _email(
         self,

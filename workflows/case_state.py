@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         GraceGrant,
         Outcome,
         PaymentSucceededInput,
-        StopInput,
     )
     from policies import engine
     from policies.schema import Policy
@@ -51,7 +50,6 @@ class CaseBase:
     notifications: list[str]
     history: list[str]
     pending_records: list[RecordSupportActionInput]
-    stop_request: StopInput | None
     external_payment: PaymentSucceededInput | None
     charging: bool
     finalizing: bool

@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         PaymentFailedInput,
         PaymentMethodUpdatedInput,
         PaymentSucceededInput,
-        StopInput,
     )
     from policies import engine
     from policies.engine import ActionKind, Trigger
@@ -52,7 +51,6 @@ class DunningWorkflow(CaseActions, SupportMixin):
         self.notifications: list[str] = []
         self.history: list[str] = []
         self.pending_records: list[RecordSupportActionInput] = []
-        self.stop_request: StopInput | None = None
         self.external_payment: PaymentSucceededInput | None = None
         self.charging = False
         self.finalizing = False
@@ -119,10 +117,8 @@ class DunningWorkflow(CaseActions, SupportMixin):
             await self._flush_records()
             if self.external_payment is not None:
                 amount = self.external_payment.amount_paid or self._amount()
-                await self._recovered(amount, "payment reported by Stripe")
+                await self._recovered(amount, "payment reported by Stripe", recorded=False)
                 break
-            if self.stop_request is not None:
-                break  # the stop handler already closed the case and queued its record
             now = workflow.now()
             action = engine.next_action(self.policy, self.case, now)
             self._publish(action)

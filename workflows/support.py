@@ -138,7 +138,6 @@ class SupportMixin(CaseBase):
         return "a charge attempt runs now"
 
     def _apply_stop(self, input: StopInput, via: str) -> str:
-        self.stop_request = input
         self._close(Outcome.STOPPED)
         self._record(
             "stop", input.by, via, "stopped", reason=input.reason, closes_with=Outcome.STOPPED
