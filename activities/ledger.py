@@ -83,10 +83,13 @@ class Ledger:
             )
             return inserted
 
-    def case_currency(self, invoice_id: str) -> str:
+    def case_money(self, invoice_id: str) -> tuple[str, int]:
+        """The case's currency and the amount that was due when it opened."""
         with self.sessions() as session:
-            currency = session.scalar(select(Case.currency).where(Case.invoice_id == invoice_id))
-        return currency or "usd"
+            row = session.execute(
+                select(Case.currency, Case.amount_due).where(Case.invoice_id == invoice_id)
+            ).first()
+        return (row.currency, row.amount_due) if row else ("usd", 0)
 
     def record_support_action(self, **values: Any) -> bool:
         with self.sessions.begin() as session:
@@ -151,7 +154,7 @@ class LedgerActivities:
             self.ledger.record_outcome(
                 input.invoice_id,
                 input.closes_with.value,
-                currency=self.ledger.case_currency(input.invoice_id),
+                currency=self.ledger.case_money(input.invoice_id)[0],
                 attempts=input.attempts,
                 closed_at=input.at,
             )

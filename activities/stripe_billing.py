@@ -224,12 +224,14 @@ class StripeActivities:
                 amount=result.amount_paid,
             )
         if result.outcome in ("succeeded", "already_paid"):
+            currency, amount_due = self.ledger.case_money(input.invoice_id)
+            # Paid elsewhere: Stripe's refusal carries no amount, so count what was due.
             self.ledger.record_outcome(
                 input.invoice_id,
                 Outcome.RECOVERED.value,
-                currency=self._currency(input.invoice_id),
+                currency=currency,
                 attempts=input.attempt,
-                amount_recovered=result.amount_paid,
+                amount_recovered=result.amount_paid or amount_due,
                 recovered_step=input.step,
             )
         return result
@@ -253,7 +255,7 @@ class StripeActivities:
         self.ledger.record_outcome(
             input.invoice_id,
             outcome.value,
-            currency=self._currency(input.invoice_id),
+            currency=self.ledger.case_money(input.invoice_id)[0],
             attempts=input.attempts,
         )
         return FinalActionResult(action=action, outcome=outcome, detail=detail)
@@ -275,6 +277,3 @@ class StripeActivities:
             if self.client.v1.invoices.retrieve(invoice_id).status != "uncollectible":
                 raise
         return Outcome.MARKED_UNCOLLECTIBLE, f"invoice {invoice_id} marked uncollectible"
-
-    def _currency(self, invoice_id: str) -> str:
-        return self.ledger.case_currency(invoice_id)

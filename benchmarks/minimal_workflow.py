@@ -29,8 +29,8 @@ class NullLedger:
     def __getattr__(self, name: str) -> Any:
         if name == "claim_notification":
             return lambda **_: (True, None)
-        if name == "case_currency":
-            return lambda _invoice: "usd"
+        if name == "case_money":
+            return lambda _invoice: ("usd", 0)
         return lambda *args, **kwargs: True
 
 

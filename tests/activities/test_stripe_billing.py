@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.ledger import Ledger
 from activities.stripe_billing import StripeActivities, make_stripe_client
 from models.activities import FinalActionInput, InvoiceContextInput, RetryPaymentInput
-from models.ledger import Attempt
+from models.ledger import Attempt, CaseOutcome
 from models.settings import Settings
 from tests.activities.conftest import open_case
 from tests.standin_control import StripeControl
@@ -125,6 +125,11 @@ def test_an_invoice_paid_elsewhere_counts_as_recovered(
     open_case(ledger, case)
     stripe_control.sdk.v1.invoices.pay(case.invoice, params={"paid_out_of_band": True})
     assert retry(stripe_activities, case.invoice, attempt=3).outcome == "already_paid"
+    # The refusal carries no amount: the recovery counts what was due when the case opened.
+    with ledger.sessions() as session:
+        outcome = session.query(CaseOutcome).filter_by(invoice_id=case.invoice).one()
+    obj = case.event["data"]["object"]
+    assert (outcome.outcome, outcome.amount_recovered) == ("recovered", obj["amount_due"])
 
 
 def test_final_action_is_idempotent(
