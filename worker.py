@@ -24,9 +24,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, make_sendgrid_client
-from activities.ledger import Ledger, LedgerActivities, make_engine
+from activities.ledger import LedgerActivities
 from activities.stripe_billing import StripeActivities, make_stripe_client
+from models.notification_store import NotificationStore
 from models.settings import Settings, get_settings
+from models.store import Ledger, make_engine
 from policies.loader import PolicyError, load_policy
 from workflows.dunning import DunningWorkflow
 from workflows.search_attributes import ALL_KEYS
@@ -88,7 +90,7 @@ def build_activities(
     )
     email_activities = EmailActivities(
         make_sendgrid_client(settings),
-        ledger,
+        NotificationStore(ledger.sessions),
         sender=settings.dunning_email_from,
         update_payment_url=settings.dunning_update_payment_url,
     )

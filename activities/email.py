@@ -15,8 +15,8 @@ from sendgrid.helpers.mail import CustomArg, Mail
 from temporalio import activity
 
 from activities.email_render import EmailContext, render_email
-from activities.ledger import Ledger
 from models.activities import SendEmailInput, SendEmailResult
+from models.notification_store import NotificationStore
 from models.settings import Settings
 
 
@@ -33,25 +33,20 @@ class SendGridRetryableError(Exception):
 
 class EmailActivities:
     def __init__(
-        self, client: SendGridAPIClient, ledger: Ledger, sender: str, update_payment_url: str = ""
+        self,
+        client: SendGridAPIClient,
+        notifications: NotificationStore,
+        sender: str,
+        update_payment_url: str = "",
     ) -> None:
         self.client = client
-        self.ledger = ledger
+        self.notifications = notifications
         self.sender = sender
         self.update_payment_url = update_payment_url
 
     @activity.defn(name="send_email")
     def send_email(self, input: SendEmailInput) -> SendEmailResult:
-        result = self._send(input)
-        if input.closes_with is not None:
-            self.ledger.record_outcome(
-                input.invoice_id,
-                input.closes_with.value,
-                currency=input.currency.lower(),
-                attempts=input.attempts,
-                amount_recovered=input.amount_recovered,
-            )
-        return result
+        return self._send(input)
 
     def _update_url(self, input: SendEmailInput) -> str | None:
         if not self.update_payment_url:
@@ -75,7 +70,7 @@ class EmailActivities:
                 attempts=input.attempts,
             ),
         )
-        claimed, row = self.ledger.claim_notification(
+        claimed, row = self.notifications.claim(
             attempt=activity.info().attempt,
             invoice_id=input.invoice_id,
             dedupe_key=input.dedupe_key,
@@ -95,7 +90,7 @@ class EmailActivities:
                 detail=f"already {row.status}",
             )
         if not input.to_email:
-            self.ledger.settle_notification(input.dedupe_key, "no_address")
+            self.notifications.settle(input.dedupe_key, "no_address")
             return SendEmailResult(dedupe_key=input.dedupe_key, status="no_address")
 
         try:
@@ -114,7 +109,7 @@ class EmailActivities:
         except (KeyError, ValueError, TypeError) as exc:
             # The SDK cannot even parse the address: no retry can fix that, so the case goes on.
             detail = f"invalid recipient address: {exc!r}"
-            self.ledger.settle_notification(input.dedupe_key, "rejected", error=detail)
+            self.notifications.settle(input.dedupe_key, "rejected", error=detail)
             return SendEmailResult(dedupe_key=input.dedupe_key, status="rejected", detail=detail)
         try:
             response = self.client.send(body)
@@ -126,10 +121,10 @@ class EmailActivities:
             if isinstance(exc.reason, TimeoutError | socket.timeout):
                 return self._uncertain(input, exc)
             # Connection refused or DNS failure: nothing reached SendGrid, safe to send again.
-            self.ledger.settle_notification(input.dedupe_key, "failed_retryable", error=str(exc))
+            self.notifications.settle(input.dedupe_key, "failed_retryable", error=str(exc))
             raise SendGridRetryableError(f"SendGrid unreachable: {exc.reason}") from exc
         message_id = response.headers.get("X-Message-Id") if response.headers else None
-        self.ledger.settle_notification(input.dedupe_key, "sent", provider_message_id=message_id)
+        self.notifications.settle(input.dedupe_key, "sent", provider_message_id=message_id)
         return SendEmailResult(
             dedupe_key=input.dedupe_key, status="sent", provider_message_id=message_id
         )
@@ -140,20 +135,18 @@ class EmailActivities:
         if status == 429 or status >= 500 or status in (401, 403):
             # 401/403 is our misconfigured key, not the customer's fault: keep retrying so the
             # message goes out once ops fix the key, instead of silently dropping it.
-            self.ledger.settle_notification(
+            self.notifications.settle(
                 input.dedupe_key, "failed_retryable", error=f"{status}: {body[:500]}"
             )
             raise SendGridRetryableError(f"SendGrid answered {status}: {body[:200]}") from exc
         # Other 4xx: SendGrid refused this message (bad address, rejected content); retrying
         # the same request cannot succeed, so record it and let the case go on.
-        self.ledger.settle_notification(
-            input.dedupe_key, "rejected", error=f"{status}: {body[:500]}"
-        )
+        self.notifications.settle(input.dedupe_key, "rejected", error=f"{status}: {body[:500]}")
         return SendEmailResult(
             dedupe_key=input.dedupe_key, status="rejected", detail=f"{status}: {body[:200]}"
         )
 
     def _uncertain(self, input: SendEmailInput, exc: Exception) -> SendEmailResult:
         # The request may have been accepted before the timeout; at most once means no resend.
-        self.ledger.settle_notification(input.dedupe_key, "uncertain", error=f"timeout: {exc}")
+        self.notifications.settle(input.dedupe_key, "uncertain", error=f"timeout: {exc}")
         return SendEmailResult(dedupe_key=input.dedupe_key, status="uncertain", detail=str(exc))

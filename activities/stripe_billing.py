@@ -12,7 +12,6 @@ import stripe
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import Ledger
 from models.activities import (
     FinalActionInput,
     FinalActionResult,
@@ -23,6 +22,7 @@ from models.activities import (
 )
 from models.dunning import Outcome
 from models.settings import Settings
+from models.store import Ledger
 from policies.loader import PolicyError, cached_policy, resolve_policy_path
 
 # Pinned so that objects keep the shape this code reads; stripe-python 16.x is typed for it.

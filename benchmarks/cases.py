@@ -37,12 +37,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, make_sendgrid_client
-from activities.ledger import Ledger, make_engine
 from activities.stripe_billing import StripeActivities, make_stripe_client
 from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
 from models.dunning import DunningInput
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
+from models.store import Ledger, make_engine
 from standins.sendgrid_api import create_app as sendgrid_app
 from standins.server import BackgroundServer
 from standins.stripe_api import create_app as stripe_app

@@ -31,10 +31,10 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger, make_engine
 from benchmarks.cases import database
 from models.dunning import DunningInput, PaymentFailedInput
 from models.settings import Settings
+from models.store import Ledger, make_engine
 from standins.server import BackgroundServer
 from starter.app import create_app
 from starter.cases import initial_search_attributes

@@ -99,10 +99,6 @@ class SendEmailInput(BaseModel):
         None
     )
     attempts: int = 0
-    # Set when this message closes the case (the recovery confirmation): the same activity
-    # records the outcome, so closing costs no extra activity.
-    closes_with: Outcome | None = None
-    amount_recovered: int = 0
 
 
 class SendEmailResult(BaseModel):
@@ -122,9 +118,24 @@ class RecordSupportActionInput(BaseModel):
     result: str
     at: datetime
     via: Literal["update", "signal"]
-    closes_with: Outcome | None = None
-    attempts: int = 0
 
 
 class RecordSupportActionResult(BaseModel):
+    recorded: bool
+
+
+class CloseCaseInput(BaseModel):
+    """The case's one outcome, written once by the one activity that closes a case."""
+
+    invoice_id: str
+    outcome: Outcome
+    currency: str
+    attempts: int
+    amount_recovered: int = 0
+    recovered_step: int | None = None
+    closed_at: datetime
+    reason: str | None = None
+
+
+class CloseCaseResult(BaseModel):
     recorded: bool

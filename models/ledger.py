@@ -120,3 +120,4 @@ class CaseOutcome(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     recovered_step: Mapped[int | None] = mapped_column(Integer)
     closed_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str | None] = mapped_column(Text)

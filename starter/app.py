@@ -27,8 +27,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.ledger import Ledger, make_engine
 from models.settings import Settings, get_settings
+from models.store import Ledger, make_engine
 
 log = logging.getLogger("dunning.api")
 T = TypeVar("T")

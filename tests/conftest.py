@@ -22,9 +22,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.ledger import Ledger, make_engine
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
+from models.store import Ledger, make_engine
 from standins.sendgrid_api import create_app as create_sendgrid_app
 from standins.server import BackgroundServer
 from standins.stripe_api import create_app as create_stripe_app

@@ -123,7 +123,7 @@ def _read(database_url: str, since: datetime | None, until: datetime | None) -> 
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from activities.ledger import make_engine
+    from models.store import make_engine
     from starter.support.report import compute_report
 
     if database_url.startswith("sqlite:///"):

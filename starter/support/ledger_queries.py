@@ -16,8 +16,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from activities.ledger import Ledger
 from models.ledger import Attempt, Case, CaseOutcome, Notification, SupportAction
+from models.store import Ledger
 
 T = TypeVar("T")
 

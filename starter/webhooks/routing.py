@@ -20,9 +20,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.ledger import Ledger
 from models import dunning as m
 from models.ledger import Case
+from models.store import Ledger
 from starter.app import bounded
 from starter.cases import initial_search_attributes
 from starter.webhooks import payloads as p

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from activities.email import EmailActivities, make_sendgrid_client
-from activities.ledger import Ledger
 from activities.stripe_billing import StripeActivities, make_stripe_client
+from models.notification_store import NotificationStore
 from models.settings import Settings
+from models.store import Ledger
 from tests.standin_control import FailedInvoice, SendGridControl, StripeControl
 
 
@@ -30,7 +31,11 @@ def stripe_activities(settings: Settings, ledger: Ledger) -> StripeActivities:
 
 @pytest.fixture
 def email_activities(settings: Settings, ledger: Ledger) -> EmailActivities:
-    return EmailActivities(make_sendgrid_client(settings), ledger, sender="billing@example.com")
+    return EmailActivities(
+        make_sendgrid_client(settings),
+        NotificationStore(ledger.sessions),
+        sender="billing@example.com",
+    )
 
 
 def open_case(ledger: Ledger, case: FailedInvoice) -> None:

@@ -8,9 +8,10 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities, SendGridRetryableError
-from activities.ledger import Ledger
 from models.activities import SendEmailInput
 from models.ledger import Notification
+from models.notification_store import NotificationStore
+from models.store import Ledger
 from tests.activities.conftest import open_case
 from tests.standin_control import SendGridControl, StripeControl
 
@@ -75,7 +76,7 @@ def test_a_crash_between_send_and_commit_is_never_resent(
     ledger: Ledger,
 ) -> None:
     # Attempt 1 claimed the key and died before recording the outcome.
-    claimed, _ = ledger.claim_notification(
+    claimed, _ = NotificationStore(ledger.sessions).claim(
         attempt=1,
         invoice_id=message.invoice_id,
         dedupe_key=message.dedupe_key,

@@ -9,11 +9,11 @@ import stripe
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.ledger import Ledger
 from activities.stripe_billing import StripeActivities, make_stripe_client
 from models.activities import FinalActionInput, InvoiceContextInput, RetryPaymentInput
 from models.ledger import Attempt, CaseOutcome
 from models.settings import Settings
+from models.store import Ledger
 from tests.activities.conftest import open_case
 from tests.standin_control import StripeControl
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger, make_engine
 from models.settings import Settings
+from models.store import Ledger, make_engine
 from standins.server import BackgroundServer, free_port
 from starter.app import create_app, get_ledger, get_settings_from, get_temporal_client
 from tests.starter import payloads as pl

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from activities.ledger import Ledger, make_engine
 from models.migrate import upgrade_to_head
 from models.settings import get_settings
+from models.store import Ledger, make_engine
 from standins.server import free_port
 from starter.cli import app
 from starter.support.report import DeclineCodeRow, RecoveryReport, StepRow, compute_report

@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger
 from models.dunning import DunningState, GrantGraceResult, SupportActionResult
 from models.ledger import SupportAction
 from models.settings import Settings
+from models.store import Ledger
 from standins.server import free_port
 from starter.app import create_app
 from starter.cases import start_case

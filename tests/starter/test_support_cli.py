@@ -18,10 +18,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from activities.ledger import Ledger
 from models.dunning import DunningState, GrantGraceResult, SupportActionResult
 from models.ledger import SupportAction
 from models.settings import Settings, get_settings
+from models.store import Ledger
 from policies.loader import POLICY_DIR
 from standins.server import free_port
 from starter.cases import start_case

@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger
+from models.notification_store import NotificationStore
 from models.settings import Settings
+from models.store import Ledger
 from standins.server import free_port
 from starter.app import create_app
 from starter.cases import start_case
@@ -73,11 +74,11 @@ def seed(ledger: Ledger, **case: Any) -> str:
         attempted_at=t0 + timedelta(days=1),
     )  # fmt: skip
     key = f"{invoice}:payment_failed"
-    ledger.claim_notification(
+    NotificationStore(ledger.sessions).claim(
         1, invoice_id=invoice, dedupe_key=key, template="payment_failed", level="friendly",
         created_at=t0 + timedelta(days=3),
     )  # fmt: skip
-    ledger.settle_notification(
+    NotificationStore(ledger.sessions).settle(
         key, "sent", subject="Your payment <failed>", body_text="Hi <script>alert(1)</script>"
     )
     ledger.record_support_action(

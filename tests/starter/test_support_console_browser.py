@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger
 from models.settings import Settings
+from models.store import Ledger
 from standins.server import BackgroundServer
 from starter.app import create_app
 from starter.cases import start_case

@@ -25,10 +25,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger
 from models.dunning import CaseStatus, DunningInput, Outcome
 from models.ledger import Attempt, Case, CaseOutcome, utcnow
 from models.settings import Settings
+from models.store import Ledger
 from models.stripe_events import StripeEvent
 from standins.server import BackgroundServer, free_port
 from starter import cases

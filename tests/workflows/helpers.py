@@ -11,9 +11,9 @@ from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import Ledger
 from models.dunning import DunningState
 from models.settings import Settings
+from models.store import Ledger
 from starter.cases import start_case
 from tests.standin_control import FailedInvoice, SendGridControl, StripeControl
 from workflows.dunning import DunningWorkflow

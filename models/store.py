@@ -1,0 +1,91 @@
+"""The ledger store: one class that the worker's activities, the API, the CLI and the report
+share to read and write the ledger tables (models/ledger.py).
+
+Writes use INSERT ... ON CONFLICT DO NOTHING on each table's natural key, so an activity that
+Temporal retries after a crash never records anything twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.ledger import Attempt, Case, CaseOutcome, SupportAction, utcnow
+
+
+def make_engine(database_url: str) -> Engine:
+    if database_url.startswith("sqlite"):
+        return create_engine(database_url, connect_args={"check_same_thread": False})
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING: True when the row is new."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(model).values(**values).on_conflict_do_nothing()
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def open_case(self, **values: Any) -> bool:
+        with self.sessions.begin() as session:
+            return insert_ignore(session, Case, values)
+
+    def record_attempt(self, **values: Any) -> bool:
+        with self.sessions.begin() as session:
+            return insert_ignore(session, Attempt, values)
+
+    def record_outcome(
+        self,
+        invoice_id: str,
+        outcome: str,
+        currency: str,
+        attempts: int,
+        amount_recovered: int = 0,
+        recovered_step: int | None = None,
+        closed_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        closed_at = closed_at or utcnow()
+        with self.sessions.begin() as session:
+            inserted = insert_ignore(
+                session,
+                CaseOutcome,
+                {
+                    "invoice_id": invoice_id,
+                    "outcome": outcome,
+                    "currency": currency,
+                    "attempts": attempts,
+                    "amount_recovered": amount_recovered,
+                    "recovered_step": recovered_step,
+                    "closed_at": closed_at,
+                    "reason": reason,
+                },
+            )
+            session.execute(
+                update(Case)
+                .where(Case.invoice_id == invoice_id, Case.closed_at.is_(None))
+                .values(closed_at=closed_at)
+            )
+            return inserted
+
+    def case_money(self, invoice_id: str) -> tuple[str, int]:
+        """The case's currency and the amount that was due when it opened."""
+        with self.sessions() as session:
+            row = session.execute(
+                select(Case.currency, Case.amount_due).where(Case.invoice_id == invoice_id)
+            ).first()
+        return (row.currency, row.amount_due) if row else ("usd", 0)
+
+    def record_support_action(self, **values: Any) -> bool:
+        with self.sessions.begin() as session:
+            return insert_ignore(session, SupportAction, values)
