@@ -1,23 +1,46 @@
-"""SendGrid email activity: at most one message per dedupe key, recorded in the ledger.
+"""SendGrid email activity: exactly one message per dedupe key, recorded in the ledger.
 
 The dedupe key is claimed in the database before the HTTP call and also sent to SendGrid as a
-custom arg, so a message can be traced from the provider's event stream back to its case step.
+custom arg. When an earlier attempt's fate is unknown (the worker died around the call, or the
+call timed out), the activity asks SendGrid's Email Activity API whether it holds a message
+with that custom arg: found means sent, not found (once the claim is old enough) means SendGrid
+never took it and it is sent now. An account without that API keeps the message `uncertain`,
+listed by NotificationStore.unresolved, rather than risk a duplicate.
 """
 
 from __future__ import annotations
 
+import json
 import socket
+from datetime import UTC, timedelta
+from typing import Any, NoReturn
 from urllib.error import URLError
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.email_render import EmailContext, render_email
+from activities.email_render import EmailContext, RenderedEmail, render_email
+from activities.failures import compact_failures
 from models.activities import SendEmailInput, SendEmailResult
+from models.ledger import Notification, utcnow
 from models.notification_store import NotificationStore
 from models.settings import Settings
+
+DEDUPE_ARG = "dunning_dedupe_key"
+
+# SendGrid builds the Email Activity feed asynchronously from processed events, so a message it
+# accepted moments ago may not be listed yet, and a request whose answer we never saw may be
+# accepted until its HTTP timeout (SENDGRID_TIMEOUT_SECONDS, 20 s by default) runs out. "Not
+# listed" is taken as "never accepted" only once the claim is older than this; younger claims
+# are asked about again later. It must stay above that timeout plus the feed's usual delay.
+MIN_UNLISTED_AGE = timedelta(seconds=60)
+
+# Email Activity API answers meaning "not available to this account or key": the paid add-on
+# is missing (403/404), the key lacks the Email Activity scope (403) or is rejected (401).
+_FEED_UNAVAILABLE = (401, 403, 404)
 
 
 def make_sendgrid_client(settings: Settings) -> SendGridAPIClient:
@@ -31,6 +54,12 @@ class SendGridRetryableError(Exception):
     """SendGrid answered 429/5xx (or could not be reached): Temporal retries with backoff."""
 
 
+def delivery_unknown(detail: str, wait: timedelta | None = None) -> ApplicationError:
+    """Retryable: the next attempt asks SendGrid again (after `wait`, when given)."""
+    delay = wait if wait is not None and wait > timedelta(0) else None
+    return ApplicationError(detail, type="SendGridDeliveryUnknown", next_retry_delay=delay)
+
+
 class EmailActivities:
     def __init__(
         self,
@@ -38,13 +67,16 @@ class EmailActivities:
         notifications: NotificationStore,
         sender: str,
         update_payment_url: str = "",
+        min_unlisted_age: timedelta = MIN_UNLISTED_AGE,
     ) -> None:
         self.client = client
         self.notifications = notifications
         self.sender = sender
         self.update_payment_url = update_payment_url
+        self.min_unlisted_age = min_unlisted_age
 
     @activity.defn(name="send_email")
+    @compact_failures
     def send_email(self, input: SendEmailInput) -> SendEmailResult:
         return self._send(input)
 
@@ -70,8 +102,9 @@ class EmailActivities:
                 attempts=input.attempts,
             ),
         )
+        attempt = activity.info().attempt
         claimed, row = self.notifications.claim(
-            attempt=activity.info().attempt,
+            attempt=attempt,
             invoice_id=input.invoice_id,
             dedupe_key=input.dedupe_key,
             template=input.template,
@@ -81,14 +114,21 @@ class EmailActivities:
             subject=rendered.subject,
             body_text=rendered.text,
         )
-        if not claimed:
-            status = "uncertain" if row.status == "uncertain" else "duplicate"
+        if not claimed and row.status == "uncertain":
+            resolved = self._resolve(input, row, attempt)
+            if resolved is not None:
+                return resolved
+        elif not claimed:
             return SendEmailResult(
                 dedupe_key=input.dedupe_key,
-                status=status,
+                status="duplicate",
                 provider_message_id=row.provider_message_id,
                 detail=f"already {row.status}",
             )
+        return self._deliver(input, rendered)
+
+    def _deliver(self, input: SendEmailInput, rendered: RenderedEmail) -> SendEmailResult:
+        """Send a message whose key this attempt holds (status `claimed`)."""
         if not input.to_email:
             self.notifications.settle(input.dedupe_key, "no_address")
             return SendEmailResult(dedupe_key=input.dedupe_key, status="no_address")
@@ -102,7 +142,7 @@ class EmailActivities:
                 html_content=rendered.html,
             )
             message.custom_arg = [
-                CustomArg("dunning_dedupe_key", input.dedupe_key),
+                CustomArg(DEDUPE_ARG, input.dedupe_key),
                 CustomArg("invoice_id", input.invoice_id),
             ]
             body = message.get()
@@ -146,7 +186,73 @@ class EmailActivities:
             dedupe_key=input.dedupe_key, status="rejected", detail=f"{status}: {body[:200]}"
         )
 
-    def _uncertain(self, input: SendEmailInput, exc: Exception) -> SendEmailResult:
-        # The request may have been accepted before the timeout; at most once means no resend.
+    def _uncertain(self, input: SendEmailInput, exc: Exception) -> NoReturn:
+        # SendGrid may have accepted the request before the timeout: never send blindly again.
+        # The next attempt asks SendGrid whether it has the message.
         self.notifications.settle(input.dedupe_key, "uncertain", error=f"timeout: {exc}")
-        return SendEmailResult(dedupe_key=input.dedupe_key, status="uncertain", detail=str(exc))
+        raise delivery_unknown(f"SendGrid did not answer in time ({exc}); will ask it") from exc
+
+    def _resolve(
+        self, input: SendEmailInput, row: Notification, attempt: int
+    ) -> SendEmailResult | None:
+        """Settle an uncertain key from SendGrid's records; None means "send it now"."""
+        key = input.dedupe_key
+        if not input.to_email:
+            # Nothing is ever sent without an address: the earlier attempt cannot have sent it.
+            return None if self.notifications.reclaim_uncertain(key, attempt) else self._raced()
+        try:
+            found = self._find_accepted(input.dedupe_key, input.to_email)
+        except HTTPError as exc:
+            status = int(exc.status_code)
+            if status == 429 or status >= 500:
+                raise SendGridRetryableError(f"Email Activity API answered {status}") from exc
+            # Not available, or it refused our query: we cannot tell, so never risk a duplicate.
+            # The row stays uncertain and is listed by NotificationStore.unresolved.
+            why = "is not available" if status in _FEED_UNAVAILABLE else "refused the query"
+            detail = (
+                f"attempt {row.claim_attempt} may not have reached SendGrid and its Email "
+                f"Activity API {why} ({status}); not re-sent, needs a look"
+            )
+            self.notifications.settle(key, "uncertain", error=detail)
+            return SendEmailResult(dedupe_key=key, status="uncertain", detail=detail)
+        except (TimeoutError, URLError) as exc:
+            raise SendGridRetryableError(f"Email Activity API unreachable: {exc}") from exc
+        if found is not None:
+            msg_id = str(found["msg_id"])
+            self.notifications.settle(key, "sent", provider_message_id=msg_id, error=None)
+            return SendEmailResult(
+                dedupe_key=key,
+                status="sent",
+                provider_message_id=msg_id,
+                detail="found in SendGrid's email activity; not re-sent",
+            )
+        claimed_at = row.created_at
+        if claimed_at.tzinfo is None:  # SQLite hands back naive UTC datetimes
+            claimed_at = claimed_at.replace(tzinfo=UTC)
+        wait = self.min_unlisted_age - (utcnow() - claimed_at)
+        if wait > timedelta(0):
+            seconds = f"{wait.total_seconds():.0f}s"
+            raise delivery_unknown(
+                f"not in SendGrid's email activity yet; ask again in {seconds}", wait
+            )
+        return None if self.notifications.reclaim_uncertain(key, attempt) else self._raced()
+
+    def _raced(self) -> NoReturn:
+        # Another attempt (a zombie of a timed-out one) settled the row first: look again.
+        raise delivery_unknown("another attempt resolved this message meanwhile")
+
+    def _find_accepted(self, dedupe_key: str, to_email: str) -> dict[str, Any] | None:
+        """The Email Activity API's entry for this dedupe key, if SendGrid accepted it."""
+        value = dedupe_key.replace("\\", "\\\\").replace('"', '\\"')
+        response = self.client.client.messages.get(
+            query_params={"query": f"unique_args['{DEDUPE_ARG}']=\"{value}\"", "limit": 10}
+        )
+        raw = response.body
+        body = json.loads(raw.decode() if isinstance(raw, bytes) else raw or "{}")
+        for message in body.get("messages") or []:
+            # Only trust an entry addressed to this recipient: a feed that ignored the query
+            # would otherwise make any recent message look like ours.
+            listed_to = str(message.get("to_email") or "").lower()
+            if message.get("msg_id") and listed_to == to_email.lower():
+                return dict(message)
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.failures import compact_failures
 from models.activities import (
     CloseCaseInput,
     CloseCaseResult,
@@ -19,6 +20,7 @@ class LedgerActivities:
         self.ledger = ledger
 
     @activity.defn(name="record_support_action")
+    @compact_failures
     def record_support_action(self, input: RecordSupportActionInput) -> RecordSupportActionResult:
         recorded = self.ledger.record_support_action(
             invoice_id=input.invoice_id,
@@ -34,9 +36,21 @@ class LedgerActivities:
         return RecordSupportActionResult(recorded=recorded)
 
     @activity.defn(name="close_case")
+    @compact_failures
     def close_case(self, input: CloseCaseInput) -> CloseCaseResult:
         """The one writer of a case's outcome, whatever closed it (a charge, Stripe, support,
         the final action, an error), independent of any notification."""
+        # A case that ended before its first activity finished (Stripe refused the invoice)
+        # has no ledger row yet: open it so that the outcome has a case to belong to.
+        self.ledger.open_case(
+            invoice_id=input.invoice_id,
+            workflow_id=input.workflow_id,
+            customer_id=input.customer_id,
+            amount_due=input.amount_due,
+            currency=input.currency.lower(),
+            policy="unknown",
+            opened_at=input.opened_at,
+        )
         recorded = self.ledger.record_outcome(
             input.invoice_id,
             input.outcome.value,

@@ -1,7 +1,8 @@
-"""Stripe activities: invoice context, payment retries and the final action.
+"""Stripe activities: invoice context, charge retries, the last look and the final action.
 
-The client never retries on its own (max_network_retries=0): Temporal owns retries, with the
-same idempotency key each time, so one retry of ours is exactly one Stripe charge.
+Only the invoice is required to open a case; everything else read from Stripe (customer,
+subscription, the last decline) is enrichment that another Stripe implementation or API version
+may not serve, so its failure is logged and the case goes on.
 """
 
 from __future__ import annotations
@@ -12,66 +13,28 @@ import stripe
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import compact_failures
+from activities.stripe_client import (
+    charge_idempotency_key,
+    decline_of,
+    get,
+    last_decline,
+    object_id,
+    optional,
+)
 from models.activities import (
     FinalActionInput,
     FinalActionResult,
+    InvoiceCheckInput,
+    InvoiceCheckResult,
     InvoiceContextInput,
     InvoiceContextResult,
     RetryPaymentInput,
     RetryPaymentResult,
 )
 from models.dunning import Outcome
-from models.settings import Settings
 from models.store import Ledger
 from policies.loader import PolicyError, cached_policy, resolve_policy_path
-
-# Pinned so that objects keep the shape this code reads; stripe-python 16.x is typed for it.
-STRIPE_API_VERSION = "2026-10-28.endive"
-
-
-def charge_idempotency_key(invoice_id: str, attempt: int) -> str:
-    return f"dunning-{invoice_id}:charge:{attempt}"
-
-
-def make_stripe_client(settings: Settings) -> stripe.StripeClient:
-    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-    return stripe.StripeClient(
-        settings.stripe_api_key,
-        stripe_version=STRIPE_API_VERSION,
-        base_addresses=base,  # type: ignore[arg-type]
-        max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_seconds),
-    )
-
-
-def _permanent(exc: stripe.StripeError, kind: str) -> ApplicationError:
-    detail = exc.user_message or str(exc)
-    return ApplicationError(
-        f"Stripe refused the request ({exc.http_status} {exc.code or ''}): {detail}",
-        type=kind,
-        non_retryable=True,
-    )
-
-
-def _classify(exc: stripe.StripeError) -> Exception:
-    """Transient errors are re-raised for Temporal to retry; the rest become non-retryable."""
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
-        return exc  # network, 429 (incl. lock_timeout) and 5xx: retry with backoff
-    if isinstance(exc, stripe.IdempotencyError):
-        return _permanent(exc, "StripeIdempotencyError")
-    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
-        return _permanent(exc, "StripeAuthenticationError")
-    if exc.http_status == 409:
-        return exc  # a concurrent request with the same key: Stripe says retry later
-    return _permanent(exc, "StripeInvalidRequest")
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if obj is None:
-            return None
-        obj = obj.get(key) if hasattr(obj, "get") else getattr(obj, key, None)
-    return obj
 
 
 class StripeActivities:
@@ -81,36 +44,35 @@ class StripeActivities:
         self.default_policy = default_policy
 
     @activity.defn(name="get_invoice_context")
+    @compact_failures
     def get_invoice_context(self, input: InvoiceContextInput) -> InvoiceContextResult:
         try:
             policy = cached_policy(str(resolve_policy_path(input.policy, self.default_policy)))
         except PolicyError as exc:
-            raise ApplicationError(str(exc), type="InvalidPolicy", non_retryable=True) from exc
-        try:
-            invoice = self.client.v1.invoices.retrieve(
-                input.invoice_id, params={"expand": ["customer"]}
+            raise ApplicationError(str(exc), type="InvalidPolicy", non_retryable=True) from None
+        invoice = self.client.v1.invoices.retrieve(
+            input.invoice_id, params={"expand": ["customer"]}
+        )
+        customer: Any = invoice.customer
+        if isinstance(customer, str):  # an implementation that does not expand
+            customer = optional("customer", lambda: self.client.v1.customers.retrieve(customer))
+        subscription_id = (
+            input.subscription_id
+            or object_id(get(invoice, "parent", "subscription_details", "subscription"))
+            or object_id(get(invoice, "subscription"))  # API versions before 2025-03-31
+        )
+        subscription = None
+        if subscription_id:
+            sub_id = subscription_id
+            subscription = optional(
+                "subscription", lambda: self.client.v1.subscriptions.retrieve(sub_id)
             )
-            subscription_id = (
-                input.subscription_id
-                or _get(invoice, "parent", "subscription_details", "subscription")
-                or _get(invoice, "subscription")  # API versions before 2025-03-31
-            )
-            if isinstance(subscription_id, dict | stripe.StripeObject):
-                subscription_id = _get(subscription_id, "id")
-            subscription_status = None
-            if subscription_id:
-                subscription = self.client.v1.subscriptions.retrieve(subscription_id)
-                subscription_status = subscription.status
-            last_error = None
-            if not input.decline_code and invoice.status == "open":
-                last_error = self._last_payment_error(input.invoice_id)
-        except stripe.StripeError as exc:
-            raise _classify(exc) from exc
-
-        customer = invoice.customer if not isinstance(invoice.customer, str) else None
-        locales = _get(customer, "preferred_locales") or []
-        email = _get(customer, "email") or _get(invoice, "customer_email")
-        name = _get(customer, "name") or _get(invoice, "customer_name")
+        status = invoice.status or "open"
+        decline_code, advice_code = None, None
+        if not input.decline_code and status == "open":
+            decline_code, advice_code = last_decline(self.client, invoice)
+        email = get(customer, "email") or get(invoice, "customer_email")
+        name = get(customer, "name") or get(invoice, "customer_name")
         self.ledger.open_case(
             invoice_id=input.invoice_id,
             workflow_id=input.workflow_id,
@@ -121,16 +83,11 @@ class StripeActivities:
             amount_due=input.amount_due,
             currency=input.currency.lower(),
             policy=policy.name,
-            first_decline_code=input.decline_code
-            or _get(last_error, "decline_code")
-            or _get(last_error, "code"),
+            first_decline_code=input.decline_code or decline_code,
             stripe_event_id=input.stripe_event_id,
             opened_at=input.opened_at,
         )
-        status = invoice.status or "open"
-        if status in ("paid", "void"):
-            outcome = Outcome.ALREADY_PAID if status == "paid" else Outcome.VOIDED
-            self.ledger.record_outcome(input.invoice_id, outcome.value, input.currency.lower(), 0)
+        locales = get(customer, "preferred_locales") or []
         return InvoiceContextResult(
             invoice_status=status,  # type: ignore[arg-type]
             customer_name=name,
@@ -141,126 +98,169 @@ class StripeActivities:
             currency=invoice.currency,
             hosted_invoice_url=invoice.hosted_invoice_url,
             subscription_id=subscription_id,
-            subscription_status=subscription_status,
-            decline_code=_get(last_error, "decline_code") or _get(last_error, "code"),
-            advice_code=_get(last_error, "advice_code"),
+            subscription_status=get(subscription, "status"),
+            default_payment_method=object_id(
+                get(customer, "invoice_settings", "default_payment_method")
+            ),
+            decline_code=decline_code,
+            advice_code=advice_code,
             policy=policy,
         )
 
-    def _last_payment_error(self, invoice_id: str) -> Any:
-        """The decline behind the failure: webhooks for invoice.payment_failed do not carry it.
-
-        Since API 2025-03-31 an invoice no longer names its PaymentIntent; its payments do.
-        """
-        payments = self.client.v1.invoice_payments.list(
-            params={"invoice": invoice_id, "limit": 1, "expand": ["data.payment.payment_intent"]}
-        )
-        for payment in payments.data:
-            intent = _get(payment, "payment", "payment_intent")
-            if intent is not None and not isinstance(intent, str):
-                return _get(intent, "last_payment_error")
-        return None
-
     @activity.defn(name="retry_payment")
+    @compact_failures
     def retry_payment(self, input: RetryPaymentInput) -> RetryPaymentResult:
-        key = charge_idempotency_key(input.invoice_id, input.attempt)
-        result: RetryPaymentResult
+        key = charge_idempotency_key(input.invoice_id, input.attempt, input.key_generation)
+        base = {"attempt": input.attempt, "idempotency_key": key}
+        params: dict[str, Any] = {"off_session": True}
+        if input.payment_method:
+            params["payment_method"] = input.payment_method
         try:
-            params: dict[str, Any] = {"off_session": True}
-            if input.payment_method:
-                params["payment_method"] = input.payment_method
             invoice = self.client.v1.invoices.pay(
                 input.invoice_id,
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": key},
             )
         except stripe.CardError as exc:
-            error = exc.error
+            code, advice = decline_of(exc.error)
             result = RetryPaymentResult(
-                attempt=input.attempt,
-                idempotency_key=key,
+                **base,
                 outcome="declined",
                 invoice_status="open",
-                decline_code=(error.decline_code if error else None) or exc.code,
-                advice_code=getattr(error, "advice_code", None) if error else None,
+                decline_code=code or exc.code,
+                advice_code=advice,
                 error_code=exc.code,
                 message=exc.user_message,
             )
         except stripe.InvalidRequestError as exc:
             if exc.code != "invoice_already_paid" and "already paid" not in str(exc).lower():
-                raise _classify(exc) from exc
+                raise
             # Paid elsewhere meanwhile (customer portal, another system): that is recovery.
-            result = RetryPaymentResult(
-                attempt=input.attempt,
-                idempotency_key=key,
-                outcome="already_paid",
-                invoice_status="paid",
-                error_code=exc.code,
-                message=exc.user_message,
+            return RetryPaymentResult(
+                **base, outcome="already_paid", invoice_status="paid", error_code=exc.code
             )
-        except stripe.StripeError as exc:
-            raise _classify(exc) from exc
+        except stripe.APIError as exc:
+            # Stripe saved this 5xx under our key and replays it for 24 h: retrying the key is
+            # useless. Look at the invoice; if still open, nothing was charged and the workflow
+            # retries under the key's next generation.
+            now = self.client.v1.invoices.retrieve(input.invoice_id)
+            if now.status == "paid":
+                return RetryPaymentResult(
+                    **base,
+                    outcome="already_paid",
+                    invoice_status="paid",
+                    amount_paid=now.amount_paid,
+                )
+            return RetryPaymentResult(
+                **base,
+                outcome="provider_error",
+                invoice_status=now.status,  # type: ignore[arg-type]
+                error_code=exc.code,
+                message=f"Stripe {exc.http_status} (request {exc.request_id})",
+            )
         else:
             # A 200 is not proof of payment: check the invoice status Stripe returned.
             paid = invoice.status == "paid"
             result = RetryPaymentResult(
-                attempt=input.attempt,
-                idempotency_key=key,
+                **base,
                 outcome="succeeded" if paid else "not_payable",
                 invoice_status=invoice.status,  # type: ignore[arg-type]
                 amount_paid=invoice.amount_paid if paid else 0,
                 message=None if paid else f"invoice is {invoice.status} after payment",
             )
-        if result.outcome != "already_paid":
-            self.ledger.record_attempt(
-                invoice_id=input.invoice_id,
-                attempt_no=input.attempt,
-                idempotency_key=key,
-                trigger=input.trigger,
-                step=input.step,
-                outcome=result.outcome,
-                decline_code=result.decline_code,
-                advice_code=result.advice_code,
-                amount=result.amount_paid,
-            )
-        if result.outcome in ("succeeded", "already_paid"):
-            currency, amount_due = self.ledger.case_money(input.invoice_id)
-            # Paid elsewhere: Stripe's refusal carries no amount, so count what was due.
-            self.ledger.record_outcome(
-                input.invoice_id,
-                Outcome.RECOVERED.value,
-                currency=currency,
-                attempts=input.attempt,
-                amount_recovered=result.amount_paid or amount_due,
-                recovered_step=input.step,
-            )
+        self.ledger.record_attempt(
+            invoice_id=input.invoice_id,
+            attempt_no=input.attempt,
+            idempotency_key=key,
+            trigger=input.trigger.value,
+            step=input.step,
+            outcome=result.outcome,
+            decline_code=result.decline_code,
+            advice_code=result.advice_code,
+            amount=result.amount_paid,
+        )
         return result
 
+    @activity.defn(name="check_invoice")
+    @compact_failures
+    def check_invoice(self, input: InvoiceCheckInput) -> InvoiceCheckResult:
+        invoice = self.client.v1.invoices.retrieve(input.invoice_id)
+        customer = optional(
+            "customer", lambda: self.client.v1.customers.retrieve(input.customer_id)
+        )
+        return InvoiceCheckResult(
+            invoice_status=invoice.status or "open",  # type: ignore[arg-type]
+            amount_paid=invoice.amount_paid or 0,
+            default_payment_method=object_id(
+                get(customer, "invoice_settings", "default_payment_method")
+            ),
+        )
+
     @activity.defn(name="apply_final_action")
+    @compact_failures
     def apply_final_action(self, input: FinalActionInput) -> FinalActionResult:
-        key = f"dunning-{input.invoice_id}:final"
         action = input.action
         if action == "cancel_subscription" and not input.subscription_id:
             action = "leave_past_due"
-        try:
-            if action == "cancel_subscription":
-                assert input.subscription_id
-                outcome, detail = self._cancel(input.subscription_id)
-            elif action == "mark_uncollectible":
-                outcome, detail = self._mark_uncollectible(input.invoice_id, key)
-            else:
-                outcome, detail = Outcome.LEFT_PAST_DUE, "invoice left open and past due"
-        except stripe.StripeError as exc:
-            raise _classify(exc) from exc
-        self.ledger.record_outcome(
-            input.invoice_id,
-            outcome.value,
-            currency=self.ledger.case_money(input.invoice_id)[0],
-            attempts=input.attempts,
+        # The last look, right before acting: a customer who paid is never canceled.
+        settled = self._settled(input, action)
+        if settled is not None:
+            return settled
+        if action == "cancel_subscription":
+            assert input.subscription_id
+            self._cancel(input.subscription_id)
+            return FinalActionResult(
+                action=action,
+                outcome=Outcome.SUBSCRIPTION_CANCELED,
+                detail=f"subscription {input.subscription_id} canceled",
+            )
+        if action == "mark_uncollectible":
+            try:
+                self.client.v1.invoices.mark_uncollectible(
+                    input.invoice_id,
+                    options={"idempotency_key": f"dunning-{input.invoice_id}:final"},
+                )
+            except stripe.InvalidRequestError:
+                # Refused because the invoice changed meanwhile (paid, voided, already marked).
+                settled = self._settled(input, action, after_refusal=True)
+                if settled is None:
+                    raise
+                return settled
+            return FinalActionResult(
+                action=action,
+                outcome=Outcome.MARKED_UNCOLLECTIBLE,
+                detail=f"invoice {input.invoice_id} marked uncollectible",
+            )
+        return FinalActionResult(
+            action=action,
+            outcome=Outcome.LEFT_PAST_DUE,
+            detail="invoice left open and past due",
         )
-        return FinalActionResult(action=action, outcome=outcome, detail=detail)
 
-    def _cancel(self, subscription_id: str) -> tuple[Outcome, str]:
+    def _settled(
+        self, input: FinalActionInput, action: Any, after_refusal: bool = False
+    ) -> FinalActionResult | None:
+        invoice = self.client.v1.invoices.retrieve(input.invoice_id)
+        if invoice.status == "paid":
+            return FinalActionResult(
+                action=action,
+                outcome=Outcome.RECOVERED,
+                detail="invoice found paid at the final action; nothing canceled",
+                amount_paid=invoice.amount_paid or 0,
+            )
+        if invoice.status == "void":
+            return FinalActionResult(
+                action=action, outcome=Outcome.VOIDED, detail="invoice found voided"
+            )
+        if invoice.status == "uncollectible" and (after_refusal or action == "mark_uncollectible"):
+            return FinalActionResult(
+                action=action,
+                outcome=Outcome.MARKED_UNCOLLECTIBLE,
+                detail=f"invoice {input.invoice_id} is uncollectible",
+            )
+        return None
+
+    def _cancel(self, subscription_id: str) -> None:
         # Cancel is a DELETE, which Stripe treats as idempotent by definition (keys apply to
         # POST only); a second cancel is refused, so confirm the subscription is canceled.
         try:
@@ -268,12 +268,3 @@ class StripeActivities:
         except stripe.InvalidRequestError:
             if self.client.v1.subscriptions.retrieve(subscription_id).status != "canceled":
                 raise
-        return Outcome.SUBSCRIPTION_CANCELED, f"subscription {subscription_id} canceled"
-
-    def _mark_uncollectible(self, invoice_id: str, key: str) -> tuple[Outcome, str]:
-        try:
-            self.client.v1.invoices.mark_uncollectible(invoice_id, options={"idempotency_key": key})
-        except stripe.InvalidRequestError:
-            if self.client.v1.invoices.retrieve(invoice_id).status != "uncollectible":
-                raise
-        return Outcome.MARKED_UNCOLLECTIBLE, f"invoice {invoice_id} marked uncollectible"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from models.dunning import Outcome
-from policies.schema import Policy
+from policies.engine import Trigger
+from policies.schema import FinalAction, Policy
 
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 
@@ -36,7 +37,10 @@ class InvoiceContextResult(BaseModel):
     currency: str
     hosted_invoice_url: str | None = None
     subscription_id: str | None = None
+    # A canceled subscription (or an invoice no longer open) means there is nothing to dun.
     subscription_status: str | None = None
+    # The card Stripe charges by default: the final action first tries a card the case never has.
+    default_payment_method: str | None = None
     # The last decline, read from Stripe when the case was opened without one.
     decline_code: str | None = None
     advice_code: str | None = None
@@ -48,16 +52,20 @@ class InvoiceContextResult(BaseModel):
 class RetryPaymentInput(BaseModel):
     invoice_id: str
     attempt: int
-    trigger: str
+    trigger: Trigger
     step: int | None = None
     # A card the customer attached or set as default since the failure; None = Stripe's default.
     payment_method: str | None = None
+    # Stripe replays a saved 5xx to every retry with the same key: after one, the workflow
+    # retries under a new generation of the key (`...:charge:{n}:r{generation}`).
+    key_generation: int = Field(default=1, ge=1)
 
 
 class RetryPaymentResult(BaseModel):
     attempt: int
     idempotency_key: str
-    outcome: Literal["succeeded", "declined", "already_paid", "not_payable"]
+    # provider_error: Stripe answered 5xx and the invoice is still open (nothing was charged).
+    outcome: Literal["succeeded", "declined", "already_paid", "not_payable", "provider_error"]
     invoice_status: InvoiceStatus | None = None
     amount_paid: int = 0
     decline_code: str | None = None
@@ -66,18 +74,33 @@ class RetryPaymentResult(BaseModel):
     message: str | None = None
 
 
+class InvoiceCheckInput(BaseModel):
+    invoice_id: str
+    customer_id: str
+
+
+class InvoiceCheckResult(BaseModel):
+    """The last look before the final action: is there still something to collect, and with
+    which card."""
+
+    invoice_status: InvoiceStatus
+    amount_paid: int = 0
+    default_payment_method: str | None = None
+
+
 class FinalActionInput(BaseModel):
     invoice_id: str
     subscription_id: str | None = None
-    action: Literal["cancel_subscription", "mark_uncollectible", "leave_past_due"]
-    attempts: int
-    grace_days: int
+    action: FinalAction
 
 
 class FinalActionResult(BaseModel):
-    action: str
+    action: FinalAction
+    # Not always the action's own outcome: an invoice found paid or voided at the last moment
+    # ends the case as recovered or voided, and nothing is canceled.
     outcome: Outcome
     detail: str
+    amount_paid: int = 0
 
 
 class SendEmailInput(BaseModel):
@@ -95,9 +118,7 @@ class SendEmailInput(BaseModel):
     hosted_invoice_url: str | None = None
     action_needed: Literal["update_payment_method", "authenticate"] | None = None
     final_deadline: datetime | None = None
-    final_action: Literal["cancel_subscription", "mark_uncollectible", "leave_past_due"] | None = (
-        None
-    )
+    final_action: FinalAction | None = None
     attempts: int = 0
 
 
@@ -128,6 +149,11 @@ class CloseCaseInput(BaseModel):
     """The case's one outcome, written once by the one activity that closes a case."""
 
     invoice_id: str
+    # Enough to open the ledger case when the case ended before its first activity did.
+    workflow_id: str
+    customer_id: str
+    amount_due: int
+    opened_at: datetime
     outcome: Outcome
     currency: str
     attempts: int

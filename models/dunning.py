@@ -14,6 +14,7 @@ class CaseStatus(StrEnum):
     RECOVERED = "recovered"
     CANCELED = "canceled"
     STOPPED = "stopped"
+    ERROR = "error"
 
 
 class Outcome(StrEnum):
@@ -24,6 +25,14 @@ class Outcome(StrEnum):
     MARKED_UNCOLLECTIBLE = "marked_uncollectible"
     LEFT_PAST_DUE = "left_past_due"
     STOPPED = "stopped"
+    # Stripe refused something the case cannot do without (the invoice, the final action):
+    # the case ends with the reason instead of failing, and a new failure can open a new case.
+    ERROR = "error"
+
+
+# Limits that the validators, the API, the console and the ledger's columns all share.
+MAX_BY = 255
+MAX_REASON = 500
 
 
 class DunningInput(BaseModel):
@@ -72,6 +81,7 @@ class DunningState(BaseModel):
     decline_class: str
     notifications_sent: list[str] = []
     paused_reason: str | None = None
+    outcome_reason: str | None = None
 
 
 class DunningResult(BaseModel):
@@ -84,6 +94,7 @@ class DunningResult(BaseModel):
     amount_recovered: int
     currency: str
     recovered_step: int | None = None
+    reason: str | None = None
 
 
 # Stripe-driven signals.

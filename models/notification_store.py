@@ -1,11 +1,17 @@
 """Notification claims: claim a dedupe key before sending, settle it after, so a retry can tell
-what happened to the message."""
+what happened to the message.
+
+`created_at` is the time of the latest claim (a re-claim moves it), because it dates the send
+attempt whose fate a later attempt may have to ask SendGrid about (activities/email.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Notification, utcnow
@@ -33,14 +39,50 @@ class NotificationStore:
             ).one()
             if row.status == "failed_retryable":
                 row.status, row.claim_attempt, row.error = "claimed", attempt, None
+                row.created_at = utcnow()
                 return True, row
             if row.status == "claimed" and row.claim_attempt != attempt:
                 # An earlier attempt claimed the key and never settled it: the worker died
-                # between the HTTP call and the commit. SendGrid may have the message, so
-                # sending again could duplicate it; at most once wins.
+                # around the HTTP call. SendGrid may or may not have the message; the caller
+                # must find out before sending again.
                 row.status = "uncertain"
-                row.error = f"attempt {row.claim_attempt} did not finish; not re-sent"
+                row.error = f"attempt {row.claim_attempt} did not finish"
             return False, row
+
+    def reclaim_uncertain(self, dedupe_key: str, attempt: int) -> bool:
+        """Claim an `uncertain` key again once SendGrid is known not to have the message.
+
+        False when the row is no longer uncertain (another attempt resolved it meanwhile)."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Notification)
+                .where(Notification.dedupe_key == dedupe_key, Notification.status == "uncertain")
+                .values(status="claimed", claim_attempt=attempt, error=None, created_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def unresolved(
+        self,
+        claimed_for: timedelta = timedelta(minutes=10),
+        invoice_id: str | None = None,
+        limit: int = 200,
+        now: datetime | None = None,
+    ) -> Sequence[Notification]:
+        """Messages nobody can vouch for, oldest first: `uncertain` ones (SendGrid could not be
+        asked, or has not answered yet) and `claimed` ones older than `claimed_for` (an attempt
+        that died and was never retried). For the report and the console."""
+        stale = (now or utcnow()) - claimed_for
+        condition = or_(
+            Notification.status == "uncertain",
+            and_(Notification.status == "claimed", Notification.created_at < stale),
+        )
+        query = select(Notification).where(condition)
+        if invoice_id is not None:
+            query = query.where(Notification.invoice_id == invoice_id)
+        with self.sessions() as session:
+            return session.scalars(
+                query.order_by(Notification.created_at, Notification.id).limit(limit)
+            ).all()
 
     def settle(self, dedupe_key: str, status: str, **values: Any) -> None:
         with self.sessions.begin() as session:

@@ -6,7 +6,7 @@ activities, tests explore the rules with hypothesis, and a simulation can replay
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -17,6 +17,8 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     PAYMENT_METHOD_UPDATED = "payment_method_updated"
     SUPPORT = "support"
+    # Before the final action: a default card the case never charged.
+    LAST_LOOK = "last_look"
 
 
 class ActionKind(StrEnum):
@@ -40,9 +42,9 @@ class CaseState:
     paused_total: timedelta = timedelta(0)
     pending_retry: Trigger | None = None
     customer_notice_due: bool = False
-    final_action_done: bool = False
     closed: bool = False
-    grants: tuple[int, ...] = field(default=())
+    # When the last charge was attempted: scheduled charges keep the policy's spacing from it.
+    last_charge_at: datetime | None = None
 
     @property
     def attempts(self) -> int:
@@ -56,6 +58,8 @@ class NextAction:
     step_index: int | None = None
     charge: bool = False
     trigger: Trigger | None = None
+    # Earlier steps that were overdue too and collapse into this one (after an outage).
+    skipped_steps: int = 0
 
     def due(self, now: datetime) -> bool:
         return self.at is not None and self.at <= now
@@ -114,33 +118,53 @@ def next_action(policy: Policy, state: CaseState, now: datetime) -> NextAction:
     if state.customer_notice_due:
         return NextAction(ActionKind.ASK_CUSTOMER, at=now)
     if state.steps_done < len(policy.steps):
-        index = state.steps_done
-        step = policy.steps[index]
-        return NextAction(
-            ActionKind.RUN_STEP,
-            at=step_due(policy, state, index),
-            step_index=index,
-            charge=step_charges(policy, state, step),
-            trigger=Trigger.SCHEDULE,
-        )
-    if state.final_action_done:
-        return NextAction(ActionKind.CLOSED)
+        return _next_step(policy, state, now)
     return NextAction(ActionKind.FINAL_ACTION, at=final_deadline(policy, state))
+
+
+def _next_step(policy: Policy, state: CaseState, now: datetime) -> NextAction:
+    first = state.steps_done
+    # Steps that are all overdue (a late webhook, a worker outage) collapse to the latest one:
+    # one charge and one message, never a burst of them seconds apart.
+    index = first
+    while index + 1 < len(policy.steps) and step_due(policy, state, index + 1) <= now:
+        index += 1
+    at = step_due(policy, state, index)
+    charge = any(step_charges(policy, state, step) for step in policy.steps[first : index + 1])
+    if charge and state.last_charge_at is not None:
+        at = max(at, state.last_charge_at + policy.min_charge_spacing)
+    return NextAction(
+        ActionKind.RUN_STEP,
+        at=at,
+        step_index=index,
+        charge=charge,
+        trigger=Trigger.SCHEDULE,
+        skipped_steps=index - first,
+    )
 
 
 # Transitions. Each returns a new state; the workflow keeps the latest one.
 
 
-def after_step(state: CaseState, charged: bool) -> CaseState:
+def after_step(
+    state: CaseState, index: int, charged: bool, at: datetime | None = None
+) -> CaseState:
+    """Step `index` ran (with any overdue steps before it); `charged`: Stripe was asked."""
     return replace(
         state,
-        steps_done=state.steps_done + 1,
+        steps_done=max(state.steps_done, index + 1),
         auto_attempts=state.auto_attempts + (1 if charged else 0),
+        last_charge_at=at if charged else state.last_charge_at,
     )
 
 
-def after_retry_now(state: CaseState) -> CaseState:
-    return replace(state, pending_retry=None, manual_attempts=state.manual_attempts + 1)
+def after_retry_now(state: CaseState, charged: bool, at: datetime | None = None) -> CaseState:
+    return replace(
+        state,
+        pending_retry=None,
+        manual_attempts=state.manual_attempts + (1 if charged else 0),
+        last_charge_at=at if charged else state.last_charge_at,
+    )
 
 
 def after_decline(state: CaseState, decline_class: DeclineClass) -> CaseState:
@@ -154,10 +178,6 @@ def after_decline(state: CaseState, decline_class: DeclineClass) -> CaseState:
 
 def after_customer_asked(state: CaseState) -> CaseState:
     return replace(state, customer_notice_due=False)
-
-
-def after_final_action(state: CaseState) -> CaseState:
-    return replace(state, final_action_done=True, closed=True)
 
 
 def close(state: CaseState) -> CaseState:
@@ -194,7 +214,7 @@ def grant_grace(policy: Policy, state: CaseState, days: int) -> CaseState:
     problem = grace_problem(policy, state, days)
     if problem:
         raise ValueError(problem)
-    return replace(state, grace_days=state.grace_days + days, grants=(*state.grants, days))
+    return replace(state, grace_days=state.grace_days + days)
 
 
 def pause(state: CaseState, now: datetime) -> CaseState:

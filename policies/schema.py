@@ -91,6 +91,11 @@ class Policy(_Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
     max_attempts: int = Field(ge=0, le=50, description="cap on automatic charge retries")
+    # Charges seconds apart look like card testing to issuers and Stripe's fraud checks; after
+    # an outage, overdue steps collapse to the latest one and charges keep this distance.
+    min_charge_spacing: Duration = Field(
+        default=timedelta(hours=12), description="least time between two scheduled charges"
+    )
     steps: tuple[Step, ...] = Field(min_length=1)
     final: Final
     grace: Grace

@@ -13,34 +13,34 @@ T = TypeVar("T")
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     check: Callable[[T], bool] = bool,
-    timeout: float = 20.0,
+    within: float = 20.0,
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
     """Await `probe()` until `check(value)` holds; raise AssertionError with the last value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if check(value):
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
+            raise AssertionError(f"{what} not reached within {within}s; last value: {value!r}")
         await asyncio.sleep(interval)
 
 
 def eventually_sync(
     probe: Callable[[], T],
     check: Callable[[T], bool] = bool,
-    timeout: float = 20.0,
+    within: float = 20.0,
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
     """The same for synchronous probes (HTTP calls, database reads, subprocesses)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = probe()
         if check(value):
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
+            raise AssertionError(f"{what} not reached within {within}s; last value: {value!r}")
         time.sleep(interval)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import stripe
 
-from activities.stripe_billing import make_stripe_client
+from activities.stripe_client import make_stripe_client
 from models.dunning import DunningInput
 from models.settings import Settings
 
@@ -91,7 +91,29 @@ class SendGridControl:
         )
         return list(body["messages"] if isinstance(body, dict) else body)
 
-    def fault(self, status: int, count: int = 1, **extra: Any) -> None:
+    def fault(self, status: int = 202, count: int = 1, **extra: Any) -> None:
+        """Inject a fault; extra: to_contains, delay_seconds, mode, endpoint (see the app)."""
         self.http.post(
             "/faults", json={"status": status, "count": count, **extra}
         ).raise_for_status()
+
+    def delay(self, seconds: float, count: int = 1, to_contains: str | None = None) -> None:
+        """Slow sends: SendGrid takes the request after `seconds`, if the client still waits."""
+        self.fault(202, count, delay_seconds=seconds, mode="delay", to_contains=to_contains)
+
+    def hang(self, seconds: float, count: int = 1, to_contains: str | None = None) -> None:
+        """A timeout: the message is accepted at once, the answer comes after `seconds`."""
+        self.fault(202, count, delay_seconds=seconds, mode="hang", to_contains=to_contains)
+
+    def activity_feed(self, **settings: Any) -> dict[str, Any]:
+        """Email Activity API: available (bool), unavailable_status, lag_seconds."""
+        return dict(self.http.post("/activity_feed", json=settings).raise_for_status().json())
+
+    def feed_queries(self) -> list[dict[str, Any]]:
+        return list(self.http.get("/activity_feed").raise_for_status().json()["queries"])
+
+    def attempts(self) -> list[dict[str, Any]]:
+        return list(self.http.get("/attempts").raise_for_status().json())
+
+    def reset(self) -> None:
+        self.http.post("/reset").raise_for_status()

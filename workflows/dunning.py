@@ -1,189 +1,158 @@
-"""DunningWorkflow: one durable case per failed invoice, interpreting the pure policy engine."""
+"""DunningWorkflow: one durable case per failed invoice, interpreting the pure policy engine.
+
+Reads top-down: the run loop, then every handler. The case's state is one record
+(`workflows.case.Case`); activities are called through `CaseCalls`, and each engine action is
+carried out by `CaseSteps`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.stripe_billing import StripeActivities
-    from models.activities import (
-        InvoiceContextInput,
-        InvoiceContextResult,
-        RecordSupportActionInput,
-    )
     from models.dunning import (
         DunningInput,
         DunningResult,
         DunningState,
-        GraceGrant,
+        GrantGraceInput,
+        GrantGraceResult,
         Outcome,
+        PauseInput,
+        PauseResult,
         PaymentActionRequiredInput,
         PaymentFailedInput,
         PaymentMethodUpdatedInput,
         PaymentSucceededInput,
+        ResumeInput,
+        ResumeResult,
+        RetryNowInput,
+        RetryNowResult,
+        StopInput,
+        StopResult,
     )
-    from policies import engine
-    from policies.engine import ActionKind, Trigger
-    from policies.schema import DeclineClass, Policy
-    from workflows.case_actions import CALL_TIMEOUT, STRIPE_DEADLINE, STRIPE_RETRY, CaseActions
+    from policies.engine import ActionKind, NextAction
+    from workflows.calls import CaseCalls, failure_reason
+    from workflows.case import Case
     from workflows.presentation import describe_action, when
-    from workflows.support import SupportMixin
+    from workflows.steps import CaseSteps
+    from workflows.support import SupportActions
+    from workflows.visibility import Publisher
+
+# Sent once the outcome is recorded, so that no notification can hold the outcome back.
+CLOSING_EMAIL = {
+    Outcome.RECOVERED: ("recovered", "recovered", None),
+    Outcome.SUBSCRIPTION_CANCELED: ("canceled", "final", "final"),
+}
 
 
 @workflow.defn(name="DunningWorkflow")
-class DunningWorkflow(CaseActions, SupportMixin):
+class DunningWorkflow:
     @workflow.init
     def __init__(self, input: DunningInput) -> None:
-        self.input = input
-        self.policy: Policy | None = None
-        self.context: InvoiceContextResult | None = None
-        self.case = engine.CaseState(started_at=input.failed_at or workflow.now())
-        self.outcome: Outcome | None = None
-        self.grace: list[GraceGrant] = []
-        self.paused_reason: str | None = None
-        self.last_decline_code = input.decline_code
-        self.last_advice_code = input.advice_code
-        self.notifications: list[str] = []
-        self.history: list[str] = []
-        self.pending_records: list[RecordSupportActionInput] = []
-        self.external_payment: PaymentSucceededInput | None = None
-        self.charging = False
-        self.finalizing = False
-        self.retry_payment_method: str | None = None
-        self.recovered_step: int | None = None
-        self.amount_recovered = 0
-        self.revision = 0
-        self.published: dict[str, object] = {}
+        self.case = Case.start(input, workflow.now())
+        self.calls = CaseCalls(self.case)
+        self.steps = CaseSteps(self.case, self.calls)
+        self.publisher = Publisher()
+        self.support = SupportActions(self.case)
 
     @workflow.run
     async def run(self, input: DunningInput) -> DunningResult:
-        self.context = await workflow.execute_activity_method(
-            StripeActivities.get_invoice_context,
-            InvoiceContextInput(
-                invoice_id=input.invoice_id,
-                customer_id=input.customer_id,
-                subscription_id=input.subscription_id,
-                amount_due=input.amount_due,
-                currency=input.currency,
-                policy=input.policy,
-                decline_code=input.decline_code,
-                stripe_event_id=input.stripe_event_id,
-                workflow_id=workflow.info().workflow_id,
-                opened_at=self.case.started_at,
-            ),
-            summary=f"Read invoice {input.invoice_id} from Stripe",
-            start_to_close_timeout=CALL_TIMEOUT,
-            schedule_to_close_timeout=STRIPE_DEADLINE,
-            retry_policy=STRIPE_RETRY,
-        )
-        self.policy = self.context.policy
-        if self.context.invoice_status in ("paid", "void"):
-            paid = self.context.invoice_status == "paid"
-            self._close(Outcome.ALREADY_PAID if paid else Outcome.VOIDED)
-            self.history.append(f"invoice already {self.context.invoice_status} at start")
-        else:
-            if not input.decline_code and self.context.decline_code:
-                self.last_decline_code = self.context.decline_code
-                self.last_advice_code = self.context.advice_code
-            decline = engine.classify_decline(
-                self.policy, self.last_decline_code, self.last_advice_code
-            )
-            self.case = engine.after_decline(self.case, decline)
+        case = self.case
+        bookkeeping = asyncio.create_task(self._record_support_actions())
+        try:
+            case.opened(await self.calls.open())
+        except ActivityError as err:
+            case.close(Outcome.ERROR, f"could not open the case: {failure_reason(err)}")
         await self._loop()
-        await self._flush_records()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        self._publish(None)
-        assert self.outcome is not None
+        assert case.outcome is not None
+        self.publisher.publish(case, workflow.now(), None)
+        await self.calls.close_case()
+        closing = CLOSING_EMAIL.get(case.outcome)
+        if closing and case.context is not None:
+            template, key, level = closing
+            await self.steps.email(template, key, level=level)
+        await workflow.wait_condition(
+            lambda: not self.support.records and workflow.all_handlers_finished()
+        )
+        bookkeeping.cancel()
+        self.publisher.publish(case, workflow.now(), None)
         return DunningResult(
             invoice_id=input.invoice_id,
-            status=self.status_value(),
-            outcome=self.outcome,
-            attempts=self.case.attempts,
-            notifications_sent=len(self.notifications),
-            grace_days=self.case.grace_days,
-            amount_recovered=self.amount_recovered,
+            status=case.status,
+            outcome=case.outcome,
+            attempts=case.schedule.attempts,
+            notifications_sent=len(case.notifications),
+            grace_days=case.schedule.grace_days,
+            amount_recovered=case.amount_recovered,
             currency=input.currency,
-            recovered_step=self.recovered_step,
+            recovered_step=case.recovered_step,
+            reason=case.outcome_reason,
         )
 
     async def _loop(self) -> None:
-        assert self.policy is not None
-        while not self.case.closed:
-            await self._flush_records()
-            if self.external_payment is not None:
-                amount = self.external_payment.amount_paid or self._amount()
-                await self._recovered(amount, "payment reported by Stripe", recorded=False)
+        case = self.case
+        while not case.closed:
+            if case.external_payment is not None:
+                paid = case.external_payment.amount_paid or case.amount()
+                case.recovered(paid, "payment reported by Stripe")
                 break
             now = workflow.now()
-            action = engine.next_action(self.policy, self.case, now)
-            self._publish(action)
+            action = case.next_action(now)
+            assert action is not None
+            self.publisher.publish(case, now, action)
             if action.kind == ActionKind.CLOSED:
                 break
             if action.kind == ActionKind.WAIT_FOR_RESUME or not action.due(now):
                 await self._wait(action)
-                continue
-            await self._perform(action)
+            elif action.kind == ActionKind.RETRY_NOW:
+                assert action.trigger is not None
+                await self.steps.retry_now(action.trigger)
+            elif action.kind == ActionKind.ASK_CUSTOMER:
+                await self.steps.ask_customer()
+            elif action.kind == ActionKind.RUN_STEP:
+                await self.steps.run_step(action)
+            else:
+                await self.steps.final_action()
 
-    async def _wait(self, action: engine.NextAction) -> None:
-        assert self.policy is not None
-        seen = self.revision
+    async def _wait(self, action: NextAction) -> None:
+        assert self.case.policy is not None
+        seen = self.case.revision
         timeout = None
         if action.at is not None:
             timeout = max(action.at - workflow.now(), timedelta(seconds=1))
-        summary = f"Wait for {describe_action(self.policy, action)} at {when(action.at)}"
-        # A durable timer that also wakes on any signal or update (the revision changes).
+        summary = f"Wait for {describe_action(self.case.policy, action)} at {when(action.at)}"
+        # A durable timer that also wakes on any signal or update (every transition bumps
+        # the case's revision).
         with contextlib.suppress(asyncio.TimeoutError):
             await workflow.wait_condition(
-                lambda: self.revision != seen, timeout=timeout, timeout_summary=summary
+                lambda: self.case.revision != seen, timeout=timeout, timeout_summary=summary
             )
 
-    async def _perform(self, action: engine.NextAction) -> None:
-        assert self.policy is not None
-        if action.kind == ActionKind.RETRY_NOW:
-            assert action.trigger is not None
-            await self._charge(action.trigger, None)
-            self.case = engine.after_retry_now(self.case)
-        elif action.kind == ActionKind.ASK_CUSTOMER:
-            await self._ask_customer()
-        elif action.kind == ActionKind.RUN_STEP:
-            assert action.step_index is not None
-            await self._run_step(action.step_index, action.charge)
-        elif action.kind == ActionKind.FINAL_ACTION:
-            await self._final_action()
+    async def _record_support_actions(self) -> None:
+        """Bookkeeping runs beside the case, so a ledger outage never holds up a charge."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.support.records))
+            record = self.support.records[0]
+            try:
+                await self.calls.record_support(record)
+            except ActivityError as err:
+                self.case.log(f"{record.action} not recorded in the ledger: {failure_reason(err)}")
+            self.support.records.pop(0)
 
-    async def _run_step(self, index: int, charge: bool) -> None:
-        assert self.policy is not None
-        step = self.policy.steps[index]
-        if charge:
-            await self._charge(Trigger.SCHEDULE, index + 1)
-        self.case = engine.after_step(self.case, charged=charge)
-        if self.case.closed:
-            return
-        if step.template:
-            await self._email(step.template, f"step:{index + 1}", step=index + 1, level=step.level)
-        self.history.append(
-            f"step {index + 1}: {'charged' if charge else 'no retry'}"
-            + (f", {step.template} email" if step.template else "")
-        )
-
-    # Stripe-driven signals: they change state; the loop above does the work.
+    # Stripe-driven signals: they change the case; the loop above does the work.
 
     @workflow.signal(
         name="payment_succeeded",
-        description=(
-            "Stripe reports the invoice paid: end the case as recovered and confirm to the"
-            " customer."
-        ),
+        description="Stripe reports the invoice paid: end the case as recovered and confirm.",
     )
     def payment_succeeded(self, input: PaymentSucceededInput) -> None:
-        if not self.case.closed and self.external_payment is None:
-            self.external_payment = input
-            self.revision += 1
+        self.case.stripe_paid(input)
 
     @workflow.signal(
         name="payment_failed",
@@ -193,46 +162,119 @@ class DunningWorkflow(CaseActions, SupportMixin):
         ),
     )
     def payment_failed(self, input: PaymentFailedInput) -> None:
-        if self.case.closed or self.policy is None:
-            return
-        if input.decline_code or input.advice_code:
-            self._note_decline(input.decline_code, input.advice_code)
-            self.revision += 1
+        if not self.case.closed and (input.decline_code or input.advice_code):
+            self.case.note_decline(input.decline_code, input.advice_code)
 
     @workflow.signal(
         name="payment_method_updated",
-        description="The customer updated their payment method: retry the charge now.",
+        description="The customer updated their payment method: charge the new card now.",
     )
     def payment_method_updated(self, input: PaymentMethodUpdatedInput) -> None:
-        if self.case.closed:
-            return
-        if input.payment_method_id:
-            # Charge the card the customer just gave us, even if it is not (yet) their default.
-            self.retry_payment_method = input.payment_method_id
-        if self.case.pending_retry is not None:
-            return
-        self.case = engine.request_retry(self.case, Trigger.PAYMENT_METHOD_UPDATED)
-        self.history.append("payment method updated by the customer")
-        self.revision += 1
+        if not self.case.closed:
+            self.case.new_card(input.payment_method_id)
 
     @workflow.signal(
         name="payment_action_required",
         description="Stripe needs the customer to authenticate: send the payment link.",
     )
     def payment_action_required(self, input: PaymentActionRequiredInput) -> None:
-        if self.case.closed:
-            return
-        self.case = replace(
-            self.case, decline_class=DeclineClass.AUTHENTICATION, customer_notice_due=True
-        )
-        self.revision += 1
+        if not self.case.closed:
+            self.case.action_required()
 
     @workflow.query(
         name="status",
-        description=(
-            "Current state: status, step, attempts, next action, final deadline, grace,"
-            " last decline, emails sent."
-        ),
+        description="Current state: status, step, attempts, next action, deadline, grace, emails.",
     )
     def status(self) -> DunningState:
-        return self.snapshot()
+        return self.case.snapshot(workflow.now())
+
+    # Support actions: each an Update (validated before it enters history, with an answer)
+    # and a Signal of the same name for the Temporal UI (invalid ones logged and ignored).
+
+    def _signal(self, check: Callable[[], None], apply: Callable[[], str], name: str) -> None:
+        try:
+            check()
+        except ValueError as err:
+            workflow.logger.warning("Ignored %s signal: %s", name, err)
+            return
+        apply()
+
+    @workflow.update(
+        name="grant_grace",
+        description="Grant grace days {days, reason, by}: moves the schedule and final action.",
+    )
+    def grant_grace(self, input: GrantGraceInput) -> GrantGraceResult:
+        message = self.support.grant_grace(input)
+        state = self.status()
+        return GrantGraceResult(
+            action="grant_grace",
+            message=message,
+            state=state,
+            new_final_deadline=state.final_deadline,
+        )
+
+    @grant_grace.validator
+    def _validate_grant_grace(self, input: GrantGraceInput) -> None:
+        self.case.check_grace(input.days, input.reason, input.by)
+
+    @workflow.update(name="pause", description="Pause {reason, by}: no charges or emails.")
+    def pause(self, input: PauseInput) -> PauseResult:
+        return PauseResult(action="pause", message=self.support.pause(input), state=self.status())
+
+    @pause.validator
+    def _validate_pause(self, input: PauseInput) -> None:
+        self.case.check_pause(input.reason, input.by)
+
+    @workflow.update(name="resume", description="Resume {by}; deadlines move by the paused time.")
+    def resume(self, input: ResumeInput) -> ResumeResult:
+        return ResumeResult(
+            action="resume", message=self.support.resume(input), state=self.status()
+        )
+
+    @resume.validator
+    def _validate_resume(self, input: ResumeInput) -> None:
+        self.case.check_resume(input.by)
+
+    @workflow.update(name="retry_now", description="Retry the charge now {by}.")
+    def retry_now(self, input: RetryNowInput) -> RetryNowResult:
+        return RetryNowResult(
+            action="retry_now", message=self.support.retry_now(input), state=self.status()
+        )
+
+    @retry_now.validator
+    def _validate_retry_now(self, input: RetryNowInput) -> None:
+        self.case.check_retry_now(input.by)
+
+    @workflow.update(name="stop", description="Stop dunning {reason, by}: nothing more is done.")
+    def stop(self, input: StopInput) -> StopResult:
+        return StopResult(action="stop", message=self.support.stop(input), state=self.status())
+
+    @stop.validator
+    def _validate_stop(self, input: StopInput) -> None:
+        self.case.check_stop(input.reason, input.by)
+
+    @workflow.signal(name="grant_grace", description='As the update: {"days", "reason", "by"}.')
+    def grant_grace_signal(self, input: GrantGraceInput) -> None:
+        check = lambda: self.case.check_grace(input.days, input.reason, input.by)  # noqa: E731
+        self._signal(check, lambda: self.support.grant_grace(input), "grant_grace")
+
+    @workflow.signal(name="pause", description='As the update: {"reason", "by"}.')
+    def pause_signal(self, input: PauseInput) -> None:
+        check = lambda: self.case.check_pause(input.reason, input.by)  # noqa: E731
+        self._signal(check, lambda: self.support.pause(input), "pause")
+
+    @workflow.signal(name="resume", description='As the update: {"by"}.')
+    def resume_signal(self, input: ResumeInput) -> None:
+        self._signal(
+            lambda: self.case.check_resume(input.by), lambda: self.support.resume(input), "resume"
+        )
+
+    @workflow.signal(name="retry_now", description='As the update: {"by"}.')
+    def retry_now_signal(self, input: RetryNowInput) -> None:
+        check = lambda: self.case.check_retry_now(input.by)  # noqa: E731
+        self._signal(check, lambda: self.support.retry_now(input), "retry_now")
+
+    @workflow.signal(name="stop", description='As the update: {"reason", "by"}.')
+    def stop_signal(self, input: StopInput) -> None:
+        check = lambda: self.case.check_stop(input.reason, input.by)  # noqa: E731
+        self._signal(check, lambda: self.support.stop(input), "stop")

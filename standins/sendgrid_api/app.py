@@ -1,4 +1,5 @@
-"""FastAPI app emulating SendGrid's `POST /v3/mail/send` plus `/_standin/` control endpoints."""
+"""FastAPI app emulating SendGrid's `POST /v3/mail/send` and the Email Activity API
+(`GET /v3/messages`), plus `/_standin/` control endpoints."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from .state import Attempt, Fault, Store, messages_from_body, new_message_id, now_iso, recipients_of
+from .activity import QueryError, parse_limit
+from .activity import list_messages as feed_messages
+from .state import (
+    Attempt,
+    Fault,
+    FeedSettings,
+    Store,
+    messages_from_body,
+    new_message_id,
+    now_iso,
+    recipients_of,
+)
 from .validation import error, validate_mail_send
 
 # Mail Send reference: "The total size of your email, including attachments, must be less
@@ -33,22 +45,38 @@ UNAUTHORIZED_BODY = {
 # Bodies for injected faults, in the documented {"errors": [{field, message}]} shape.
 _FAULT_MESSAGES: dict[int, str] = {
     403: "access forbidden",
+    404: "resource not found",
     413: "The JSON payload you have included in your request is too large.",
     429: "too many requests",
     500: "internal error",
     503: "service unavailable",
 }
 
-# 202 is not a failure: combined with delay_seconds it accepts the message but answers late,
-# so a client timeout leaves the sender unsure whether the email went out.
-FaultStatus = Literal[202, 400, 401, 403, 413, 429, 500, 503]
+# 202 is not a failure: combined with delay_seconds it slows an accepted send down (see mode).
+FaultStatus = Literal[202, 400, 401, 403, 404, 413, 429, 500, 503]
 
 
 class FaultIn(BaseModel):
-    status: FaultStatus
+    status: FaultStatus = 202
     count: int = Field(default=1, ge=1)
+    # Mail send: a recipient address contains this. Email Activity API: the query does.
     to_contains: str | None = None
     delay_seconds: float = Field(default=0.0, ge=0, le=120)
+    # For status 202 only. "hang" (a timeout): the message is accepted at once and the answer
+    # comes after delay_seconds, so a client that times out had its email sent anyway.
+    # "delay" (a slow SendGrid): the request waits delay_seconds before SendGrid takes it, and
+    # is dropped if the client went away meanwhile (a worker killed while the send was in
+    # flight), so that email never reached SendGrid.
+    mode: Literal["hang", "delay"] = "hang"
+    endpoint: Literal["mail_send", "messages"] = "mail_send"
+
+
+class FeedIn(BaseModel):
+    """Email Activity API behaviour; fields left out keep their current value."""
+
+    available: bool | None = None
+    unavailable_status: Literal[401, 403, 404] | None = None
+    lag_seconds: float | None = Field(default=None, ge=0, le=3600)
 
 
 def _errors(
@@ -121,6 +149,17 @@ def create_app(api_key: str | None = None) -> FastAPI:
 
         fault = store.take_fault(recipients)
         delay = fault.delay_seconds if fault is not None else 0.0
+        if fault is not None and fault.status == 202 and fault.mode == "delay":
+            await asyncio.sleep(delay)
+            delay = 0.0
+            if await request.is_disconnected():
+                # The client gave up (or was killed) before SendGrid took the request: no
+                # message. 499 is the conventional "client closed request" log code.
+                errs = [{"field": None, "message": "client closed the request before it was read"}]
+                store.record_attempt(
+                    Attempt(now_iso(), 499, recipients, fault_id=fault.id, errors=errs)
+                )
+                return Response(status_code=499)
         if fault is not None and fault.status != 202:
             await asyncio.sleep(delay)
             resp = _fault_response(fault, body)
@@ -151,10 +190,53 @@ def create_app(api_key: str | None = None) -> FastAPI:
         # only reported in the X-Message-Id header.
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
+    @app.get("/v3/messages")
+    async def filter_messages(
+        request: Request, query: str | None = None, limit: str | None = None
+    ) -> Response:
+        if not _authorized(request, api_key):
+            store.record_query(query, 401)
+            return JSONResponse(UNAUTHORIZED_BODY, status_code=401)
+        feed = store.feed
+        if not feed.available:
+            # An account without the Email Activity add-on (or a key without its scope).
+            store.record_query(query, feed.unavailable_status)
+            return _fault_response(Fault(0, feed.unavailable_status, 0), None)
+        fault = store.take_fault([query or ""], endpoint="messages")
+        if fault is not None:
+            await asyncio.sleep(fault.delay_seconds)
+            if fault.status != 202:
+                store.record_query(query, fault.status)
+                return _fault_response(fault, None)
+        try:
+            found = feed_messages(store.recorded(), query, parse_limit(limit), feed.lag_seconds)
+        except QueryError as exc:
+            store.record_query(query, 400)
+            return _errors(400, [{"field": exc.field, "message": str(exc)}])
+        store.record_query(query, 200, len(found))
+        return JSONResponse({"messages": found})
+
     @app.post("/_standin/faults")
     def add_fault(spec: FaultIn) -> dict[str, Any]:
-        fault = store.add_fault(spec.status, spec.count, spec.to_contains, spec.delay_seconds)
+        fault = store.add_fault(
+            spec.status,
+            spec.count,
+            spec.to_contains,
+            spec.delay_seconds,
+            mode=spec.mode,
+            endpoint=spec.endpoint,
+        )
         return asdict(fault)
+
+    @app.post("/_standin/activity_feed")
+    def set_feed(spec: FeedIn) -> dict[str, Any]:
+        current = asdict(store.feed)
+        store.feed = FeedSettings(**{**current, **spec.model_dump(exclude_none=True)})
+        return asdict(store.feed)
+
+    @app.get("/_standin/activity_feed")
+    def get_feed() -> dict[str, Any]:
+        return {**asdict(store.feed), "queries": store.queries()}
 
     @app.get("/_standin/faults")
     def list_faults() -> list[dict[str, Any]]:

@@ -45,14 +45,32 @@ class Fault:
     remaining: int
     to_contains: str | None = None
     delay_seconds: float = 0.0
+    # "hang": accept first, answer after the delay. "delay": wait first, then accept only if
+    # the client is still there (see app.py).
+    mode: str = "hang"
+    # "mail_send" (POST /v3/mail/send) or "messages" (the Email Activity API).
+    endpoint: str = "mail_send"
 
-    def matches(self, recipients: list[str]) -> bool:
-        if self.remaining <= 0:
+    def matches(self, recipients: list[str], endpoint: str = "mail_send") -> bool:
+        if self.remaining <= 0 or self.endpoint != endpoint:
             return False
         if self.to_contains is None:
             return True
         needle = self.to_contains.lower()
         return any(needle in r.lower() for r in recipients)
+
+
+@dataclass
+class FeedSettings:
+    """How the stand-in's Email Activity API behaves (an add-on real accounts may lack)."""
+
+    available: bool = True
+    # Answer given when not available: 403 (key or account without Email Activity access)
+    # or 404.
+    unavailable_status: int = 403
+    # SendGrid builds the feed from processed events: a message accepted this many seconds
+    # ago is not listed yet.
+    lag_seconds: float = 0.0
 
 
 @dataclass
@@ -139,27 +157,39 @@ class Store:
         self._attempts: list[Attempt] = []
         self._faults: list[Fault] = []
         self._next_fault_id = 1
+        self._queries: list[dict[str, Any]] = []
+        self.feed = FeedSettings()
 
     def reset(self) -> None:
         with self._lock:
             self._messages.clear()
             self._attempts.clear()
             self._faults.clear()
+            self._queries.clear()
+            self.feed = FeedSettings()
 
     def add_fault(
-        self, status: int, count: int, to_contains: str | None, delay_seconds: float = 0.0
+        self,
+        status: int,
+        count: int,
+        to_contains: str | None,
+        delay_seconds: float = 0.0,
+        mode: str = "hang",
+        endpoint: str = "mail_send",
     ) -> Fault:
         with self._lock:
-            fault = Fault(self._next_fault_id, status, count, to_contains, delay_seconds)
+            fault = Fault(
+                self._next_fault_id, status, count, to_contains, delay_seconds, mode, endpoint
+            )
             self._next_fault_id += 1
             self._faults.append(fault)
             return fault
 
-    def take_fault(self, recipients: list[str]) -> Fault | None:
-        """Consume one use of the oldest fault matching these recipients."""
+    def take_fault(self, recipients: list[str], endpoint: str = "mail_send") -> Fault | None:
+        """Consume one use of the oldest fault matching these recipients (or query)."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(recipients):
+                if fault.matches(recipients, endpoint):
                     fault.remaining -= 1
                     return fault
             return None
@@ -175,6 +205,19 @@ class Store:
     def record_messages(self, messages: list[RecordedMessage]) -> None:
         with self._lock:
             self._messages.extend(messages)
+
+    def record_query(self, query: str | None, status: int, found: int = 0) -> None:
+        with self._lock:
+            entry = {"at": now_iso(), "query": query, "status": status, "found": found}
+            self._queries.append(entry)
+
+    def queries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(q) for q in self._queries]
+
+    def recorded(self) -> list[RecordedMessage]:
+        with self._lock:
+            return list(self._messages)
 
     def attempts(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -152,8 +152,14 @@ async def handle_v1(core: Core, request: Request) -> Response:
             entry["fault"] = fault.mode
             if fault.mode == "hang":
                 hang = fault.hang_seconds
-            else:
-                # Injected faults happen before the endpoint runs, so nothing is saved.
+            elif fault.mode == "not_found":
+                entry["status"] = 404
+                return Response("<html><body>Not Found</body></html>", 404, media_type="text/html")
+            elif fault.mode == "delay":
+                # A slow Stripe: the request is in flight for a while before it executes.
+                await asyncio.sleep(fault.hang_seconds)
+            elif fault.mode != "500" or not key:
+                # 429s (rate limit, lock_timeout) are refused before execution: nothing saved.
                 raise _fault_error(fault)
         raw = (await request.body()).decode() if method == "POST" else request.url.query
         try:
@@ -169,6 +175,14 @@ async def handle_v1(core: Core, request: Request) -> Response:
                 )
                 assert saved.status is not None and saved.body is not None
                 return _respond(saved.status, saved.body, headers)
+            if fault is not None and fault.mode == "500":
+                # Stripe saves the result of any request that began executing, a 500 included,
+                # and replays it to every retry with the same key for 24 hours
+                # (https://docs.stripe.com/api/idempotent_requests).
+                error = _fault_error(fault)
+                idempotency.finish(core.store, api_key, key, error.status, error.body())
+                headers["Idempotency-Key"] = key
+                raise error
         status, result = _run(core, Ctx(request_id, key), method, path, params)
         if isinstance(result, StripeError):
             headers.update(result.headers)

@@ -14,7 +14,10 @@ from .state import Fault
 
 
 class FaultIn(BaseModel):
-    mode: Literal["500", "429", "lock_timeout", "hang"]
+    # 500: with an idempotency key it is saved and replayed, as Stripe does; hang: the request
+    # executes and the answer is late; delay: the request waits, then executes and answers.
+    # not_found: a 404 with an HTML body, as a Stripe implementation without the route answers.
+    mode: Literal["500", "429", "lock_timeout", "hang", "delay", "not_found"]
     count: int = Field(default=1, ge=1)
     path_contains: str | None = None
     hang_seconds: float = Field(default=30.0, ge=0)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from activities.email import EmailActivities, make_sendgrid_client
-from activities.stripe_billing import StripeActivities, make_stripe_client
+from activities.stripe_billing import StripeActivities
+from activities.stripe_client import make_stripe_client
 from models.notification_store import NotificationStore
 from models.settings import Settings
 from models.store import Ledger

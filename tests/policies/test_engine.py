@@ -26,6 +26,8 @@ events = st.lists(
         st.tuples(st.just("pause"), st.integers(min_value=0, max_value=5 * 86400)),
         st.tuples(st.just("card_updated")),
         st.tuples(st.just("retry_now")),
+        # A worker outage or a webhook delivered days late: time jumps, steps pile up overdue.
+        st.tuples(st.just("outage"), st.integers(min_value=0, max_value=20 * 86400)),
     ),
     max_size=40,
 )
@@ -47,6 +49,8 @@ def simulate(policy: Policy, script: list[tuple], first: DeclineClass) -> tuple[
             state = engine.pause(state, now)
             now += timedelta(seconds=event[1])
             state = engine.resume(state, now)
+        elif kind == "outage":
+            now += timedelta(seconds=event[1])
         elif kind in ("card_updated", "retry_now") and not state.closed:
             trigger = Trigger.PAYMENT_METHOD_UPDATED if kind == "card_updated" else Trigger.SUPPORT
             state = engine.request_retry(state, trigger)
@@ -57,13 +61,14 @@ def simulate(policy: Policy, script: list[tuple], first: DeclineClass) -> tuple[
         now = max(now, action.at)
         log.append((action.kind, now, action.charge, state.decline_class))
         if action.kind == ActionKind.RUN_STEP:
-            state = engine.after_step(state, charged=action.charge)
+            assert action.step_index is not None
+            state = engine.after_step(state, action.step_index, action.charge, now)
         elif action.kind == ActionKind.RETRY_NOW:
-            state = engine.after_retry_now(state)
+            state = engine.after_retry_now(state, True, now)
         elif action.kind == ActionKind.ASK_CUSTOMER:
             state = engine.after_customer_asked(state)
         elif action.kind == ActionKind.FINAL_ACTION:
-            state = engine.after_final_action(state)
+            state = engine.close(state)
     return state, log
 
 
@@ -80,7 +85,7 @@ def test_automatic_attempts_never_exceed_the_cap(script: list, first: DeclineCla
 def test_final_action_happens_exactly_once(script: list, first: DeclineClass) -> None:
     state, log = simulate(DEFAULT, script, first)
     assert [e[0] for e in log].count(ActionKind.FINAL_ACTION) == 1
-    assert state.closed and state.final_action_done
+    assert state.closed
     assert engine.next_action(DEFAULT, state, START + timedelta(days=999)).kind == ActionKind.CLOSED
 
 
@@ -91,8 +96,9 @@ def test_grace_only_moves_deadlines_later_within_limits(script: list, first: Dec
     for entry in log:
         if entry[0] == "grace":
             assert entry[2] > entry[1]
-    assert all(1 <= g <= DEFAULT.grace.max_days_per_grant for g in state.grants)
-    assert sum(state.grants) == state.grace_days <= DEFAULT.grace.max_total_days
+    grants = [(e[2] - e[1]).days for e in log if e[0] == "grace"]
+    assert all(1 <= g <= DEFAULT.grace.max_days_per_grant for g in grants)
+    assert sum(grants) == state.grace_days <= DEFAULT.grace.max_total_days
 
 
 @settings(max_examples=300, deadline=None)
@@ -112,6 +118,29 @@ def test_schedule_is_monotonic(script: list, first: DeclineClass) -> None:
     _, log = simulate(DEFAULT, script, first)
     times = [e[1] for e in log if isinstance(e[0], ActionKind)]
     assert times == sorted(times)
+
+
+@settings(max_examples=300, deadline=None)
+@given(script=events, first=st.sampled_from(list(DeclineClass)))
+def test_scheduled_charges_keep_their_spacing_even_after_an_outage(
+    script: list, first: DeclineClass
+) -> None:
+    _, log = simulate(DEFAULT, script, first)
+    charges = [e[1] for e in log if e[0] == ActionKind.RUN_STEP and e[2]]
+    gaps = [later - earlier for earlier, later in zip(charges, charges[1:], strict=False)]
+    assert all(gap >= DEFAULT.min_charge_spacing for gap in gaps)
+
+
+def test_overdue_steps_collapse_into_the_latest_one() -> None:
+    state = engine.after_decline(CaseState(started_at=START), DeclineClass.SOFT)
+    late = START + DEFAULT.steps[2].offset + timedelta(hours=1)
+    action = engine.next_action(DEFAULT, state, late)
+    assert (action.kind, action.step_index, action.skipped_steps) == (ActionKind.RUN_STEP, 2, 2)
+    assert action.charge and action.at == START + DEFAULT.steps[2].offset
+    state = engine.after_step(state, 2, True, late)
+    assert state.steps_done == 3 and state.auto_attempts == 1
+    after = engine.next_action(DEFAULT, state, late)
+    assert after.step_index == 3 and after.skipped_steps == 0
 
 
 @given(
@@ -207,5 +236,5 @@ def test_pause_waits_and_moves_the_schedule_by_the_paused_time() -> None:
 
 def test_manual_retries_do_not_use_the_automatic_budget() -> None:
     state = replace(CaseState(started_at=START), auto_attempts=DEFAULT.max_attempts)
-    state = engine.after_retry_now(engine.request_retry(state, Trigger.SUPPORT))
+    state = engine.after_retry_now(engine.request_retry(state, Trigger.SUPPORT), True, START)
     assert (state.auto_attempts, state.manual_attempts, state.attempts) == (4, 1, 5)

@@ -1,8 +1,7 @@
-"""The SendGrid stand-in, driven through the real `sendgrid` SDK."""
+"""The SendGrid stand-in (Mail Send and the Email Activity API), driven through the real SDK."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,73 +15,18 @@ from python_http_client.exceptions import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Mail
 
 from standins.sendgrid_api import create_app, validate_mail_send
 from standins.server import BackgroundServer
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[BackgroundServer]:
-    srv = BackgroundServer(create_app()).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def url(server: BackgroundServer) -> Iterator[str]:
-    httpx.post(f"{server.url}/_standin/reset").raise_for_status()
-    yield server.url
-
-
-def client(url: str, key: str = "SG.x") -> SendGridAPIClient:
-    return SendGridAPIClient(api_key=key, host=url)
-
-
-def mail(to: str = "customer@example.com", **custom_args: str) -> Mail:
-    message = Mail(
-        from_email="billing@example.com",
-        to_emails=to,
-        subject="Your payment failed",
-        plain_text_content="Please update your card.",
-        html_content="<p>Please update your card.</p>",
-    )
-    if custom_args:
-        message.custom_arg = [CustomArg(k, v) for k, v in custom_args.items()]
-    return message
-
-
-def body(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "personalizations": [{"to": [{"email": "customer@example.com"}]}],
-        "from": {"email": "billing@example.com"},
-        "subject": "hello",
-        "content": [{"type": "text/plain", "value": "hi"}],
-    }
-    base.update(overrides)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def messages(url: str, **params: Any) -> list[dict[str, Any]]:
-    resp = httpx.get(f"{url}/_standin/messages", params=params)
-    resp.raise_for_status()
-    return list(resp.json())
-
-
-def attempts(url: str) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{url}/_standin/attempts").json())
-
-
-def inject(url: str, status: int, count: int = 1, to_contains: str | None = None) -> None:
-    spec: dict[str, Any] = {"status": status, "count": count}
-    if to_contains is not None:
-        spec["to_contains"] = to_contains
-    httpx.post(f"{url}/_standin/faults", json=spec).raise_for_status()
-
-
-def error_fields(exc: pytest.ExceptionInfo[Any]) -> list[str | None]:
-    return [e["field"] for e in exc.value.to_dict["errors"]]
+from tests.standins.sendgrid_helpers import (
+    attempts,
+    body,
+    client,
+    error_fields,
+    inject,
+    mail,
+    messages,
+)
 
 
 def test_valid_send_is_accepted_and_recorded(url: str) -> None:

@@ -320,12 +320,11 @@ def add_fault(base: str, **fault: Any) -> None:
 @pytest.mark.parametrize(
     ("mode", "error", "code"),
     [
-        ("500", stripe.APIError, None),
         ("429", stripe.RateLimitError, "rate_limit"),
         ("lock_timeout", stripe.RateLimitError, "lock_timeout"),
     ],
 )
-def test_faults_fail_before_anything_happens(
+def test_rate_limits_fail_before_anything_happens(
     client: stripe.StripeClient, base: str, mode: str, error: type[Exception], code: str | None
 ) -> None:
     inv = open_invoice(client)
@@ -339,6 +338,25 @@ def test_faults_fail_before_anything_happens(
     assert client.v1.invoices.retrieve(inv.id).status == "open"
     assert client.v1.invoices.pay(inv.id, options={"idempotency_key": "k"}).status == "paid"
     assert charges(base, inv.id)["count"] == 1
+
+
+def test_a_500_is_saved_and_replayed_under_its_key(client: stripe.StripeClient, base: str) -> None:
+    """Stripe saves any request that began executing, a 500 included, for 24 hours."""
+    inv = open_invoice(client)
+    add_fault(base, mode="500", count=1, path_contains="/pay")
+    for _ in range(2):
+        with pytest.raises(stripe.APIError):
+            client.v1.invoices.pay(inv.id, options={"idempotency_key": "k500"})
+    assert charges(base, inv.id)["count"] == 0
+    log = httpx.get(f"{base}/_standin/requests").json()["requests"]
+    assert [r["replayed"] for r in log if r["path"].endswith("/pay")] == [False, True]
+    assert client.v1.invoices.pay(inv.id, options={"idempotency_key": "k500:r2"}).status == "paid"
+    # Without a key nothing is saved: the next request runs.
+    other = open_invoice(client)
+    add_fault(base, mode="500", count=1, path_contains="/pay")
+    with pytest.raises(stripe.APIError):
+        client.v1.invoices.pay(other.id)
+    assert client.v1.invoices.pay(other.id).status == "paid"
 
 
 def test_lost_response_then_retry_is_a_replay(client: stripe.StripeClient, base: str) -> None:

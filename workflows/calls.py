@@ -1,0 +1,215 @@
+"""Every activity a case calls, with its timeouts, retries and the summary the UI shows.
+
+The workflow holds one `CaseCalls` (composition): it reads the case to build each input and
+returns the activity's result; deciding what the result means stays in the workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from activities.ledger import LedgerActivities
+    from activities.stripe_billing import StripeActivities
+    from models.activities import (
+        CloseCaseInput,
+        FinalActionInput,
+        FinalActionResult,
+        InvoiceCheckInput,
+        InvoiceCheckResult,
+        InvoiceContextInput,
+        InvoiceContextResult,
+        RecordSupportActionInput,
+        RetryPaymentInput,
+        RetryPaymentResult,
+        SendEmailInput,
+        SendEmailResult,
+    )
+    from policies import engine
+    from policies.engine import Trigger
+    from policies.schema import DeclineClass
+    from workflows.case import Case
+
+# Stripe calls retry with backoff for hours (same idempotency key each time); a card decline
+# is a result, so only outages and rate limits are retried here.
+STRIPE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
+)
+STRIPE_DEADLINE = timedelta(hours=6)
+EMAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
+)
+EMAIL_DEADLINE = timedelta(hours=24)
+# The ledger is ours: an outage is retried for a day, and bookkeeping never blocks the case.
+LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
+)
+LEDGER_DEADLINE = timedelta(hours=24)
+CALL_TIMEOUT = timedelta(seconds=60)
+
+NEEDED_ACTION = {
+    DeclineClass.NEW_PAYMENT_METHOD: "update_payment_method",
+    DeclineClass.AUTHENTICATION: "authenticate",
+}
+
+
+def failure_reason(err: ActivityError) -> str:
+    """The cause as on-call reads it: the error type and its one-line message."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type or 'error'}: {cause.message}"[:500]
+    return f"{type(cause or err).__name__}: {cause or err}"[:500]
+
+
+class CaseCalls:
+    def __init__(self, case: Case) -> None:
+        self.case = case
+
+    async def open(self) -> InvoiceContextResult:
+        case = self.case.input
+        return await workflow.execute_activity_method(
+            StripeActivities.get_invoice_context,
+            InvoiceContextInput(
+                invoice_id=case.invoice_id,
+                customer_id=case.customer_id,
+                subscription_id=case.subscription_id,
+                amount_due=case.amount_due,
+                currency=case.currency,
+                policy=case.policy,
+                decline_code=case.decline_code,
+                stripe_event_id=case.stripe_event_id,
+                workflow_id=workflow.info().workflow_id,
+                opened_at=self.case.schedule.started_at,
+            ),
+            summary=f"Read invoice {case.invoice_id} from Stripe",
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=STRIPE_DEADLINE,
+            retry_policy=STRIPE_RETRY,
+        )
+
+    async def charge(
+        self,
+        attempt: int,
+        trigger: Trigger,
+        step: int | None,
+        payment_method: str | None,
+        generation: int,
+    ) -> RetryPaymentResult:
+        key_note = f", key generation {generation}" if generation > 1 else ""
+        card = ", new card" if payment_method else ""
+        return await workflow.execute_activity_method(
+            StripeActivities.retry_payment,
+            RetryPaymentInput(
+                invoice_id=self.case.input.invoice_id,
+                attempt=attempt,
+                trigger=trigger,
+                step=step,
+                payment_method=payment_method,
+                key_generation=generation,
+            ),
+            summary=f"Charge attempt {attempt} ({trigger.value}{card}{key_note})",
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=STRIPE_DEADLINE,
+            retry_policy=STRIPE_RETRY,
+        )
+
+    async def check_invoice(self) -> InvoiceCheckResult:
+        return await workflow.execute_activity_method(
+            StripeActivities.check_invoice,
+            InvoiceCheckInput(
+                invoice_id=self.case.input.invoice_id, customer_id=self.case.input.customer_id
+            ),
+            summary="Last look: invoice status and the customer's default card",
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=STRIPE_DEADLINE,
+            retry_policy=STRIPE_RETRY,
+        )
+
+    async def final_action(self) -> FinalActionResult:
+        policy = self.case.policy
+        assert policy is not None
+        return await workflow.execute_activity_method(
+            StripeActivities.apply_final_action,
+            FinalActionInput(
+                invoice_id=self.case.input.invoice_id,
+                subscription_id=self.case.subscription_id(),
+                action=policy.final.action,
+            ),
+            summary=f"Final action: {policy.final.action}",
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=STRIPE_DEADLINE,
+            retry_policy=STRIPE_RETRY,
+        )
+
+    async def email(
+        self, template: str, key: str, step: int | None = None, level: str | None = None
+    ) -> SendEmailResult:
+        case, context, policy = self.case, self.case.context, self.case.policy
+        assert context is not None and policy is not None
+        return await workflow.execute_activity_method(
+            EmailActivities.send_email,
+            SendEmailInput(
+                invoice_id=case.input.invoice_id,
+                dedupe_key=f"dunning-{case.input.invoice_id}:{key}",
+                template=template,
+                level=level,
+                step=step,
+                to_email=context.customer_email,
+                customer_id=case.input.customer_id,
+                customer_name=context.customer_name,
+                locale=context.locale,
+                amount_due=case.amount(),
+                currency=case.input.currency,
+                hosted_invoice_url=context.hosted_invoice_url,
+                action_needed=None  # type: ignore[arg-type]
+                if case.closed
+                else NEEDED_ACTION.get(case.schedule.decline_class),
+                final_deadline=engine.final_deadline(policy, case.schedule),
+                final_action=policy.final.action,
+                attempts=case.schedule.attempts,
+            ),
+            summary=f"Email: {template}",
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=EMAIL_DEADLINE,
+            retry_policy=EMAIL_RETRY,
+        )
+
+    async def record_support(self, record: RecordSupportActionInput) -> None:
+        await workflow.execute_activity_method(
+            LedgerActivities.record_support_action,
+            record,
+            summary=f"Record support action: {record.action}",
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=LEDGER_DEADLINE,
+            retry_policy=LEDGER_RETRY,
+        )
+
+    async def close_case(self) -> None:
+        case = self.case
+        assert case.outcome is not None
+        await workflow.execute_activity_method(
+            LedgerActivities.close_case,
+            CloseCaseInput(
+                invoice_id=case.input.invoice_id,
+                workflow_id=workflow.info().workflow_id,
+                customer_id=case.input.customer_id,
+                amount_due=case.input.amount_due,
+                opened_at=case.schedule.started_at,
+                outcome=case.outcome,
+                currency=case.input.currency,
+                attempts=case.schedule.attempts,
+                amount_recovered=case.amount_recovered,
+                recovered_step=case.recovered_step,
+                closed_at=workflow.now(),
+                reason=case.outcome_reason,
+            ),
+            summary=f"Record the outcome: {case.outcome.value}",
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=LEDGER_DEADLINE,
+            retry_policy=LEDGER_RETRY,
+        )
