@@ -12,74 +12,23 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, make_sendgrid_client
 from activities.ledger import LedgerActivities
-from activities.stripe_billing import StripeActivities, make_stripe_client
+from activities.stripe_billing import StripeActivities
+from activities.stripe_client import make_stripe_client
 from models.notification_store import NotificationStore
 from models.settings import Settings, get_settings
 from models.store import Ledger, make_engine
+from models.temporal import connect, ensure_search_attributes, exit_process
 from policies.loader import PolicyError, load_policy
 from workflows.dunning import DunningWorkflow
 from workflows.search_attributes import ALL_KEYS
 
 log = logging.getLogger("dunning.worker")
-
-_INDEXED_TYPE = {
-    SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    SearchAttributeIndexedValueType.INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    SearchAttributeIndexedValueType.DATETIME: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-}
-
-
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
-
-
-async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
-    """Register missing custom search attributes; returns the names added (idempotent)."""
-    wanted = {key.name: _INDEXED_TYPE[key.indexed_value_type] for key in ALL_KEYS}
-    try:
-        existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-        known = set(existing.custom_attributes) | set(existing.system_attributes)
-    except RPCError as err:
-        # The time-skipping test server cannot list, only add; adding one at a time below
-        # tells us what exists through ALREADY_EXISTS.
-        if err.status != RPCStatusCode.UNIMPLEMENTED:
-            raise
-        known = set()
-    added = []
-    for name, indexed_type in wanted.items():
-        if name in known:
-            continue
-        try:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(
-                    namespace=namespace, search_attributes={name: indexed_type}
-                )
-            )
-            added.append(name)
-        except RPCError as err:
-            # Another worker registering at the same moment is fine.
-            if err.status != RPCStatusCode.ALREADY_EXISTS:
-                raise
-    return added
 
 
 def build_activities(
@@ -112,9 +61,11 @@ def build_worker(
         activities=[
             stripe_activities.get_invoice_context,
             stripe_activities.retry_payment,
+            stripe_activities.check_invoice,
             stripe_activities.apply_final_action,
             email_activities.send_email,
             ledger_activities.record_support_action,
+            ledger_activities.close_case,
         ],
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
@@ -127,7 +78,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     load_policy(settings.dunning_policy)  # fail fast, naming the bad file and field
     client = await connect(settings)
     try:
-        added = await ensure_search_attributes(client, settings.temporal_namespace)
+        added = await ensure_search_attributes(client, settings.temporal_namespace, ALL_KEYS)
     except RPCError as err:
         # Temporal Cloud manages search attributes through its own API (tcld / UI), not the
         # operator service: say what to register and keep going.
@@ -173,11 +124,17 @@ def main() -> None:
     )
     # stripe-python logs every request at INFO; the ledger and history already record them.
     logging.getLogger("stripe").setLevel(logging.WARNING)
+    code = 0
     try:
         asyncio.run(run_worker())
     except PolicyError as err:
         log.error("%s", err)
-        raise SystemExit(2) from None
+        code = 2
+    except Exception:
+        log.exception("Worker failed")
+        code = 1
+    # Not a normal interpreter exit: the SDK's runtime threads can crash it (see exit_process).
+    exit_process(code)
 
 
 if __name__ == "__main__":

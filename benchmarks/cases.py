@@ -37,17 +37,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, make_sendgrid_client
-from activities.stripe_billing import StripeActivities, make_stripe_client
+from activities.stripe_billing import StripeActivities
+from activities.stripe_client import make_stripe_client
 from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
 from models.dunning import DunningInput
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from models.store import Ledger, make_engine
+from models.temporal import ensure_search_attributes
 from standins.sendgrid_api import create_app as sendgrid_app
 from standins.server import BackgroundServer
 from standins.stripe_api import create_app as stripe_app
 from starter.cases import start_case
-from worker import build_activities, build_worker, ensure_search_attributes
+from worker import build_activities, build_worker
+from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
 # A third recover at the first retry, a third run the whole schedule, a third need a new card.
@@ -182,7 +185,7 @@ async def main(count: int, concurrency: int) -> None:
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(BIN / "temporal-test-server"),
         )
-        await ensure_search_attributes(env.client, env.client.namespace)
+        await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)
         ledger = Ledger(make_engine(url))
         full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
         with ThreadPoolExecutor(max_workers=64) as pool:

@@ -27,18 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 import stripe
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from benchmarks.cases import database
-from models.dunning import DunningInput, PaymentFailedInput
+from models.dunning import DunningInput
 from models.settings import Settings
 from models.store import Ledger, make_engine
 from standins.server import BackgroundServer
 from starter.app import create_app
-from starter.cases import initial_search_attributes
-from workflows.dunning import DunningWorkflow
+from starter.cases import start_case
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
@@ -152,16 +150,8 @@ async def main(count: int, concurrency: int) -> None:
                     currency="eur",
                     subscription_id=f"sub_{i}",
                 )
-                await client.start_workflow(
-                    DunningWorkflow.run,
-                    input,
-                    id=f"dunning-{input.invoice_id}",
-                    task_queue="bench-ingest",
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    start_signal="payment_failed",
-                    start_signal_args=[PaymentFailedInput()],
-                    search_attributes=initial_search_attributes(input),
-                )
+                # The same start path as the webhook router, minus HTTP, signature and claim.
+                await start_case(client, input, "bench-ingest")
                 return True
 
             print(f"Posting {count} signed webhooks at concurrency {concurrency}…", flush=True)

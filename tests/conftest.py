@@ -25,10 +25,11 @@ from temporalio.worker import Worker
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from models.store import Ledger, make_engine
+from models.temporal import ensure_search_attributes
 from standins.sendgrid_api import create_app as create_sendgrid_app
 from standins.server import BackgroundServer
 from standins.stripe_api import create_app as create_stripe_app
-from worker import build_activities, build_worker, ensure_search_attributes
+from worker import build_activities, build_worker
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
@@ -157,7 +158,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),
     )
-    await ensure_search_attributes(env.client, env.client.namespace)
+    await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)
     yield env
     await env.shutdown()
 

@@ -12,14 +12,15 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from models.settings import Settings
-from worker import ensure_search_attributes
+from models.temporal import ensure_search_attributes
+from workflows.search_attributes import ALL_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_search_attribute_registration_is_idempotent(dev_env: WorkflowEnvironment) -> None:
     # The dev server fixture registered them at start; asking again adds nothing.
-    assert await ensure_search_attributes(dev_env.client, dev_env.client.namespace) == []
+    assert await ensure_search_attributes(dev_env.client, dev_env.client.namespace, ALL_KEYS) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -1,5 +1,8 @@
 """Every activity a case calls, with its timeouts, retries and the summary the UI shows.
 
+Activities are named, not imported: the workflow layer never loads the provider SDKs, and
+the names are the contract with the worker (`activity.defn(name=...)` in activities/).
+
 The workflow holds one `CaseCalls` (composition): it reads the case to build each input and
 returns the activity's result; deciding what the result means stays in the workflow.
 """
@@ -13,11 +16,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.email import EmailActivities
-    from activities.ledger import LedgerActivities
-    from activities.stripe_billing import StripeActivities
     from models.activities import (
         CloseCaseInput,
+        CloseCaseResult,
         FinalActionInput,
         FinalActionResult,
         InvoiceCheckInput,
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceContextInput,
         InvoiceContextResult,
         RecordSupportActionInput,
+        RecordSupportActionResult,
         RetryPaymentInput,
         RetryPaymentResult,
         SendEmailInput,
@@ -72,8 +74,8 @@ class CaseCalls:
 
     async def open(self) -> InvoiceContextResult:
         case = self.case.input
-        return await workflow.execute_activity_method(
-            StripeActivities.get_invoice_context,
+        return await workflow.execute_activity(
+            "get_invoice_context",
             InvoiceContextInput(
                 invoice_id=case.invoice_id,
                 customer_id=case.customer_id,
@@ -86,6 +88,7 @@ class CaseCalls:
                 workflow_id=workflow.info().workflow_id,
                 opened_at=self.case.schedule.started_at,
             ),
+            result_type=InvoiceContextResult,
             summary=f"Read invoice {case.invoice_id} from Stripe",
             start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=STRIPE_DEADLINE,
@@ -102,8 +105,8 @@ class CaseCalls:
     ) -> RetryPaymentResult:
         key_note = f", key generation {generation}" if generation > 1 else ""
         card = ", new card" if payment_method else ""
-        return await workflow.execute_activity_method(
-            StripeActivities.retry_payment,
+        return await workflow.execute_activity(
+            "retry_payment",
             RetryPaymentInput(
                 invoice_id=self.case.input.invoice_id,
                 attempt=attempt,
@@ -112,6 +115,7 @@ class CaseCalls:
                 payment_method=payment_method,
                 key_generation=generation,
             ),
+            result_type=RetryPaymentResult,
             summary=f"Charge attempt {attempt} ({trigger.value}{card}{key_note})",
             start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=STRIPE_DEADLINE,
@@ -119,11 +123,12 @@ class CaseCalls:
         )
 
     async def check_invoice(self) -> InvoiceCheckResult:
-        return await workflow.execute_activity_method(
-            StripeActivities.check_invoice,
+        return await workflow.execute_activity(
+            "check_invoice",
             InvoiceCheckInput(
                 invoice_id=self.case.input.invoice_id, customer_id=self.case.input.customer_id
             ),
+            result_type=InvoiceCheckResult,
             summary="Last look: invoice status and the customer's default card",
             start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=STRIPE_DEADLINE,
@@ -133,13 +138,14 @@ class CaseCalls:
     async def final_action(self) -> FinalActionResult:
         policy = self.case.policy
         assert policy is not None
-        return await workflow.execute_activity_method(
-            StripeActivities.apply_final_action,
+        return await workflow.execute_activity(
+            "apply_final_action",
             FinalActionInput(
                 invoice_id=self.case.input.invoice_id,
                 subscription_id=self.case.subscription_id(),
                 action=policy.final.action,
             ),
+            result_type=FinalActionResult,
             summary=f"Final action: {policy.final.action}",
             start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=STRIPE_DEADLINE,
@@ -151,8 +157,8 @@ class CaseCalls:
     ) -> SendEmailResult:
         case, context, policy = self.case, self.case.context, self.case.policy
         assert context is not None and policy is not None
-        return await workflow.execute_activity_method(
-            EmailActivities.send_email,
+        return await workflow.execute_activity(
+            "send_email",
             SendEmailInput(
                 invoice_id=case.input.invoice_id,
                 dedupe_key=f"dunning-{case.input.invoice_id}:{key}",
@@ -173,6 +179,7 @@ class CaseCalls:
                 final_action=policy.final.action,
                 attempts=case.schedule.attempts,
             ),
+            result_type=SendEmailResult,
             summary=f"Email: {template}",
             start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=EMAIL_DEADLINE,
@@ -180,9 +187,10 @@ class CaseCalls:
         )
 
     async def record_support(self, record: RecordSupportActionInput) -> None:
-        await workflow.execute_activity_method(
-            LedgerActivities.record_support_action,
+        await workflow.execute_activity(
+            "record_support_action",
             record,
+            result_type=RecordSupportActionResult,
             summary=f"Record support action: {record.action}",
             start_to_close_timeout=timedelta(seconds=30),
             schedule_to_close_timeout=LEDGER_DEADLINE,
@@ -192,8 +200,8 @@ class CaseCalls:
     async def close_case(self) -> None:
         case = self.case
         assert case.outcome is not None
-        await workflow.execute_activity_method(
-            LedgerActivities.close_case,
+        await workflow.execute_activity(
+            "close_case",
             CloseCaseInput(
                 invoice_id=case.input.invoice_id,
                 workflow_id=workflow.info().workflow_id,
@@ -208,6 +216,7 @@ class CaseCalls:
                 closed_at=workflow.now(),
                 reason=case.outcome_reason,
             ),
+            result_type=CloseCaseResult,
             summary=f"Record the outcome: {case.outcome.value}",
             start_to_close_timeout=timedelta(seconds=30),
             schedule_to_close_timeout=LEDGER_DEADLINE,

@@ -7,6 +7,7 @@ inside the commands so that `dunning --help` is instant.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
@@ -115,8 +116,33 @@ def user_errors(temporal_address: str | None = None) -> Iterator[None]:
         fail(str(mapped))
 
 
-def main() -> None:
-    app()
+def main() -> NoReturn:
+    """The `dunning` entry point: run the command, then exit with its code, always."""
+    from models.temporal import exit_process
+
+    try:
+        app()
+        code = 0
+    except SystemExit as done:  # click ends every command (even a successful one) here
+        code = _exit_code(done.code)
+    except Exception:
+        # A bug: keep the traceback (typer's hook hides locals, see `app` above).
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    # Not a normal interpreter exit: the Temporal SDK's runtime threads can abort it with
+    # "Fatal Python error: PyGILState_Release" (exit 134) after the command has printed its
+    # answer (https://github.com/temporalio/sdk-python/issues/300). Scripts rely on our codes.
+    exit_process(code)
+
+
+def _exit_code(code: object) -> int:
+    """SystemExit's code as a process status, as the interpreter would turn it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 # Command modules (each adds its commands to `app`): one name per module.

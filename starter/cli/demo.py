@@ -251,11 +251,13 @@ async def recover(
     console: Console,
 ) -> None:
     """Play the customers who fix their card, then report how their cases ended."""
-    from activities.stripe_billing import make_stripe_client
-
-    # A fixed test key: the stand-in is the only target, and a real key must never go there.
-    local = {"stripe_api_base": stripe_url, "stripe_api_key": "sk_test_demo"}
-    stripe_client = make_stripe_client(settings.model_copy(update=local))
+    # Its own plain client, not the worker's (the CLI never imports `activities`), with a
+    # fixed test key: the stand-in is the only target, and a real key must never go there.
+    stripe_client = stripe.StripeClient(
+        "sk_test_demo",
+        base_addresses={"api": stripe_url},
+        http_client=stripe.RequestsClient(timeout=10),
+    )
     chosen = [case for case in cases if case.role is Role.RECOVER]
     if not chosen:
         return

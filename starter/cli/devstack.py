@@ -220,7 +220,7 @@ def _demo(
     recover_after = 20.0
 
     async def create() -> list[demo.DemoCase]:
-        from worker import connect
+        from models.temporal import connect
 
         client = await connect(demo_settings)
         return await demo.create_cases(
@@ -237,7 +237,7 @@ def _demo(
     console.print(demo.plan_table(cases))
 
     async def recover() -> None:
-        from worker import connect
+        from models.temporal import connect
 
         client = await connect(demo_settings)
         await demo.recover(

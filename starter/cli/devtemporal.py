@@ -75,7 +75,8 @@ async def prepare(address: str, namespace: str, close_leftovers: bool) -> tuple[
     """Connect (retrying while the server comes up), register search attributes, and
     terminate open cases of an earlier run. Returns (attributes added, cases terminated)."""
     from models.settings import Settings
-    from worker import connect, ensure_search_attributes
+    from models.temporal import connect, ensure_search_attributes
+    from workflows.search_attributes import ALL_KEYS
 
     settings = Settings(temporal_address=address, temporal_namespace=namespace)
     deadline = time.monotonic() + 30
@@ -87,7 +88,7 @@ async def prepare(address: str, namespace: str, close_leftovers: bool) -> tuple[
             if time.monotonic() > deadline:
                 raise temporal_unreachable(err, address) or err from None
             await asyncio.sleep(0.5)
-    added = await ensure_search_attributes(client, namespace)
+    added = await ensure_search_attributes(client, namespace, ALL_KEYS)
     closed = 0
     if close_leftovers:
         async for execution in client.list_workflows(LEFTOVERS):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import logging
+import os
 import socket
+import sys
 
 import typer
 
@@ -36,15 +37,20 @@ def dev(
 @app.command(rich_help_panel="Run")
 def worker() -> None:
     """Run the Temporal worker (TEMPORAL_ADDRESS, DUNNING_TASK_QUEUE, DUNNING_POLICY, ...)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from models.temporal import connect
+    from policies.loader import load_policy
+
+    # The mistakes a user makes most (a bad setting or policy, Temporal not running) are
+    # checked here, so they read as one line rather than as the worker's traceback.
     with user_errors():
         settings = load_settings()
+        load_policy(settings.dunning_policy)
     with user_errors(settings.temporal_address):
-        from worker import run_worker
-
-        asyncio.run(run_worker(settings))
+        asyncio.run(connect(settings))
+    # The worker is its own program (`python -m worker`): the CLI never imports it (an
+    # import-linter contract). exec keeps this process id, so signals reach the worker.
+    argv = [sys.executable, "-m", "worker"]
+    os.execv(argv[0], argv)
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -142,8 +148,8 @@ def demo(
     secret = secrets[0] if secrets else saved_webhook_secret()
 
     async def run() -> None:
+        from models.temporal import connect
         from starter.cli import demo as cases_demo
-        from worker import connect
 
         await cases_demo.preflight(stripe_url, api_url)
         client = await connect(settings)

@@ -3,9 +3,13 @@
 Every action is one of the workflow's Updates (through `starter.support.service`), so the
 workflow's validator decides and a rejected action leaves no trace in the case's history.
 
+Each action has a request id (`--request-id`, generated when absent) that becomes the Update's
+id: running the same command again with the same id, e.g. after "no answer within 20s",
+applies the action at most once and prints the first answer.
+
 Exit codes: 0 done; 1 Temporal unreachable or a bad setting; 2 the action was rejected (the
 validator's message is printed) or the command line itself was wrong (click uses 2 for usage
-errors too); 3 no dunning case exists for that invoice.
+errors too, and so does a bad --request-id); 3 no dunning case exists for that invoice.
 """
 
 from __future__ import annotations
@@ -17,20 +21,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich import box
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from models.dunning import CaseStatus
 from starter.cli import app, console, fail, load_settings, user_errors
+from starter.cli.support_views import show_state, summary_table, when
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from models.dunning import DunningState
     from models.settings import Settings
-    from starter.support.service import Action, CaseSummary
+    from starter.support.service import Action
 
 EXIT_REJECTED = 2
 EXIT_NOT_FOUND = 3
@@ -39,12 +40,17 @@ T = TypeVar("T")
 # How long a command waits for Temporal and the case's worker to answer.
 ANSWER_SECONDS = 20.0
 
-STATUS_STYLE = {"active": "yellow", "paused": "cyan", "recovered": "green"}
-
 INVOICE = typer.Argument(..., metavar="INVOICE", help="Stripe invoice id (in_...).")
 BY = typer.Option(..., "--by", metavar="NAME", help="Who does this (kept in the audit log).")
 REASON = typer.Option(..., "--reason", metavar="TEXT", help="Why (kept in the audit log).")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+REQUEST_ID = typer.Option(
+    None,
+    "--request-id",
+    metavar="ID",
+    help="Idempotency key: the same ID again applies the action at most once (printable"
+    " ASCII, at most 200 characters; generated when absent).",
+)
 
 
 def _settings() -> Settings:
@@ -52,13 +58,15 @@ def _settings() -> Settings:
         return load_settings()
 
 
-def _run(settings: Settings, work: Callable[[Client], Awaitable[T]]) -> T:
+def _run(
+    settings: Settings, work: Callable[[Client], Awaitable[T]], request_id: str | None = None
+) -> T:
     """Connect to TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, run `work`, map failures to exits."""
     from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
     from temporalio.service import RPCError, RPCStatusCode
 
+    from models.temporal import connect
     from starter.support.service import ActionRejected, CaseNotFound
-    from worker import connect
 
     async def main() -> T:
         client = await connect(settings)
@@ -70,9 +78,14 @@ def _run(settings: Settings, work: Callable[[Client], Awaitable[T]]) -> T:
         try:
             return asyncio.run(main())
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            retry = (
+                f" To retry it safely (applied at most once), add --request-id {request_id}."
+                if request_id
+                else ""
+            )
             fail(
                 f"no answer within {ANSWER_SECONDS:g}s: is a worker (`dunning worker`) running?"
-                " An action may still take effect once one is; check with `dunning status`."
+                " An action may still take effect once one is; check with `dunning status`." + retry
             )
         except CaseNotFound as err:
             fail(str(err), EXIT_NOT_FOUND)
@@ -90,49 +103,6 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2))
 
 
-def _when(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
-
-
-def _show_state(state: DunningState, settings: Settings) -> None:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    status = state.status.value + (f" ({state.outcome.value})" if state.outcome else "")
-    # Text, not markup: reasons and names are free text and may contain [brackets].
-    table.add_row("Status", Text(status, style=STATUS_STYLE.get(state.status.value, "red")))
-    table.add_row("Customer", Text(state.customer_id))
-    table.add_row("Policy", Text(state.policy))
-    table.add_row("Step", f"{state.current_step}/{state.total_steps}")
-    table.add_row("Attempts", f"{state.attempts} (automatic cap {state.max_attempts})")
-    next_action = state.next_action or "—"
-    if state.next_action_at:
-        next_action += f" at {_when(state.next_action_at)}"
-    table.add_row("Next action", next_action)
-    if state.final_deadline and not state.outcome:
-        deadline = Text(f"{state.final_action} at {_when(state.final_deadline)}", style="bold")
-        table.add_row("Final deadline", deadline)
-    if state.paused_reason:
-        table.add_row("Paused", Text(state.paused_reason))
-    grace = Text(f"{state.grace_days_total} days in {len(state.grace)} grant(s)")
-    for grant in state.grace:
-        grace.append(f"\n+{grant.days}d by {grant.by} at {_when(grant.at)}: {grant.reason}")
-    table.add_row("Grace", grace if state.grace else "none")
-    decline = state.last_decline_code or "—"
-    if state.last_advice_code:
-        decline += f" (advice {state.last_advice_code})"
-    table.add_row("Last decline", Text(f"{decline} · class {state.decline_class}"))
-    table.add_row("Emails sent", Text(", ".join(state.notifications_sent) or "none"))
-    console.print(
-        Panel(table, title=f"Dunning {state.invoice_id}", title_align="left", expand=False)
-    )
-    # Outside the panel and unwrapped, so the link stays whole and clickable.
-    ui = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
-    console.print(
-        Text(f"Temporal UI: {ui}/dunning-{state.invoice_id}", style="dim"), soft_wrap=True
-    )
-
-
 @app.command(rich_help_panel=PANEL)
 def status(invoice: str = INVOICE, as_json: bool = JSON) -> None:
     """Show a case: status, step, attempts, next action, final deadline, grace, emails."""
@@ -143,41 +113,7 @@ def status(invoice: str = INVOICE, as_json: bool = JSON) -> None:
     if as_json:
         _echo_json(state.model_dump(mode="json"))
     else:
-        _show_state(state, settings)
-
-
-def _summary_table(cases: list[CaseSummary], width: int) -> Table:
-    from models.money import plain_amount
-
-    # Ids are what people copy into the next command, so they are never cut; on a narrow
-    # terminal the decline and customer columns go instead (`--json` has everything).
-    columns = ["Invoice", "Customer", "Status", "Step", "Amount", "Decline", "Next (UTC)"]
-    if width < 130:
-        columns.remove("Decline")
-    if width < 100:
-        columns.remove("Customer")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in columns:
-        table.add_column(name, no_wrap=name != "Status", overflow="fold")
-    for case in cases:
-        status = case.status or "—"
-        # A terminated or failed workflow keeps its last DunningStatus: say so.
-        if case.workflow_status not in ("running", "completed"):
-            status += f" ({case.workflow_status})"
-        amount = "—"
-        if case.amount_due is not None and case.currency:
-            amount = plain_amount(case.amount_due, case.currency)
-        cells: dict[str, Text | str] = {
-            "Invoice": Text(case.invoice_id),
-            "Customer": Text(case.customer_id or "—"),
-            "Status": Text(status, style=STATUS_STYLE.get(case.status or "", "")),
-            "Step": "—" if case.step is None else str(case.step),
-            "Amount": amount,
-            "Decline": Text(case.decline_code or "—"),
-            "Next (UTC)": f"{case.next_action_at:%Y-%m-%d %H:%M}" if case.next_action_at else "—",
-        }
-        table.add_row(*(cells[name] for name in columns))
-    return table
+        show_state(state, settings)
 
 
 @app.command("list", rich_help_panel=PANEL)
@@ -212,28 +148,34 @@ def list_cases(
     elif not cases:
         console.print("No dunning cases match.")
     else:
-        console.print(_summary_table(cases, console.width))
+        console.print(summary_table(cases, console.width))
 
 
-def _act(invoice: str, action: Action, as_json: bool, **fields: Any) -> None:
+def _act(
+    invoice: str, action: Action, as_json: bool, request_id: str | None, **fields: Any
+) -> None:
     from models.dunning import GrantGraceResult
-    from starter.support.service import action_input, run_action
+    from starter.support.service import BadRequestId, action_input, request_id_or_new, run_action
 
+    try:
+        key = request_id_or_new(request_id)
+    except BadRequestId as err:
+        fail(f"--request-id: {err}", 2)
     settings = _settings()
     payload = action_input(action, **fields)
-    result = _run(settings, lambda client: run_action(client, invoice, action, payload))
+    result = _run(settings, lambda client: run_action(client, invoice, action, payload, key), key)
     if as_json:
         _echo_json(result.model_dump(mode="json"))
         return
     console.print(Text.assemble(("✓ ", "green"), f"{invoice}: {result.message}"), soft_wrap=True)
     if isinstance(result, GrantGraceResult):
         # The one number support must read back to the customer: make it stand out.
-        deadline = _when(result.new_final_deadline)
+        deadline = when(result.new_final_deadline)
         console.print(
             Text.assemble(("New final deadline: ", "bold"), (deadline, "bold yellow")),
             f"({result.state.final_action})",
         )
-    _show_state(result.state, settings)
+    show_state(result.state, settings)
 
 
 @app.command(rich_help_panel=PANEL)
@@ -243,30 +185,53 @@ def grace(
     reason: str = REASON,
     by: str = BY,
     as_json: bool = JSON,
+    request_id: str | None = REQUEST_ID,
 ) -> None:
     """Grant grace: move the remaining schedule and the final action N days later."""
-    _act(invoice, "grace", as_json, days=days, reason=reason, by=by)
+    _act(invoice, "grace", as_json, request_id, days=days, reason=reason, by=by)
 
 
 @app.command(rich_help_panel=PANEL)
-def pause(invoice: str = INVOICE, reason: str = REASON, by: str = BY, as_json: bool = JSON) -> None:
+def pause(
+    invoice: str = INVOICE,
+    reason: str = REASON,
+    by: str = BY,
+    as_json: bool = JSON,
+    request_id: str | None = REQUEST_ID,
+) -> None:
     """Pause a case: no charges or emails until resumed."""
-    _act(invoice, "pause", as_json, reason=reason, by=by)
+    _act(invoice, "pause", as_json, request_id, reason=reason, by=by)
 
 
 @app.command(rich_help_panel=PANEL)
-def resume(invoice: str = INVOICE, by: str = BY, as_json: bool = JSON) -> None:
+def resume(
+    invoice: str = INVOICE,
+    by: str = BY,
+    as_json: bool = JSON,
+    request_id: str | None = REQUEST_ID,
+) -> None:
     """Resume a paused case; its deadlines move later by the time spent paused."""
-    _act(invoice, "resume", as_json, by=by)
+    _act(invoice, "resume", as_json, request_id, by=by)
 
 
 @app.command("retry-now", rich_help_panel=PANEL)
-def retry_now(invoice: str = INVOICE, by: str = BY, as_json: bool = JSON) -> None:
+def retry_now(
+    invoice: str = INVOICE,
+    by: str = BY,
+    as_json: bool = JSON,
+    request_id: str | None = REQUEST_ID,
+) -> None:
     """Retry the charge now, outside the schedule."""
-    _act(invoice, "retry-now", as_json, by=by)
+    _act(invoice, "retry-now", as_json, request_id, by=by)
 
 
 @app.command(rich_help_panel=PANEL)
-def stop(invoice: str = INVOICE, reason: str = REASON, by: str = BY, as_json: bool = JSON) -> None:
+def stop(
+    invoice: str = INVOICE,
+    reason: str = REASON,
+    by: str = BY,
+    as_json: bool = JSON,
+    request_id: str | None = REQUEST_ID,
+) -> None:
     """Stop dunning a case for good: no further charges, emails or final action."""
-    _act(invoice, "stop", as_json, reason=reason, by=by)
+    _act(invoice, "stop", as_json, request_id, reason=reason, by=by)

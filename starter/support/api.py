@@ -5,21 +5,20 @@ is one of the workflow's Updates, so its validator decides and a rejected action
 trace. Authentication is one shared bearer token, DUNNING_SUPPORT_TOKEN; who acted (`by`) and
 why (`reason`) go to the audit log (the ledger's `support_actions` table).
 
-Errors are `{"error": message}`: 401 bad token, 404 no such case, 422 rejected by the
-validator or a malformed request, 503 Temporal unreachable (the app's handler).
+Actions take an optional `Idempotency-Key` header (printable ASCII, at most 200 characters;
+one is generated when absent and echoed in the answer's header): a retry with the same key and
+body gets the first answer instead of acting twice.
+
+Errors are `{"error": message}`: 400 bad Idempotency-Key, 401 bad token, 404 no such case, 422
+rejected by the validator or a malformed request, 503 Temporal unreachable (the app's handler).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -36,30 +35,27 @@ from models.dunning import (
 )
 from models.settings import Settings
 from policies.durations import parse_duration
-from starter.app import (
-    TEMPORAL_TIMEOUT_SECONDS,
+from starter.deps import (
     TemporalUnavailable,
     bounded,
     get_settings_from,
     get_temporal_client,
+    request_timeout,
 )
+from starter.support.api_errors import CASE_ERRORS, ERRORS, ErrorBody, SupportError, SupportRoute
 from starter.support.service import (
     Action,
-    ActionRejected,
-    CaseNotFound,
+    BadRequestId,
     CaseSummary,
     action_input,
     case_status,
     list_cases,
     list_query,
+    request_id_or_new,
     run_action,
 )
 
 log = logging.getLogger("dunning.support")
-
-
-class ErrorBody(BaseModel):
-    error: str
 
 
 class GraceRequest(BaseModel):
@@ -77,57 +73,26 @@ class ByRequest(BaseModel):
     by: str = Field(description="who does it, for the audit log")
 
 
-class SupportError(Exception):
-    def __init__(self, status_code: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status_code, self.message, self.headers = status_code, message, headers
-
-
-def _validation_message(err: RequestValidationError) -> str:
-    parts = []
-    for error in err.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-    return "; ".join(parts)
-
-
-class SupportRoute(APIRoute):
-    """Answers this router's failures as `{"error": ...}` without app-wide handlers.
-
-    Dependencies and body validation run inside the route handler, so wrapping it catches a
-    bad token, a malformed body and the service's outcomes alike.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except SupportError as err:
-                body, status, headers = err.message, err.status_code, err.headers
-            except CaseNotFound as err:
-                body, status, headers = str(err), 404, None
-            except ActionRejected as err:
-                body, status, headers = str(err), 422, None
-            except RequestValidationError as err:
-                body, status, headers = _validation_message(err), 422, None
-            return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-        return route
-
-
 # auto_error=False: a missing header reaches our check, which answers 401 in our shape.
 _bearer = HTTPBearer(auto_error=False, description="DUNNING_SUPPORT_TOKEN")
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
-    503: {"model": ErrorBody, "description": "Temporal is unreachable; retry"},
-}
-CASE_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No dunning case exists for this invoice"},
-    422: {"model": ErrorBody, "description": "Rejected (the validator's message) or malformed"},
-}
+
+async def idempotency_key(
+    response: Response,
+    key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        description="Send the same key when retrying (e.g. after a 503): the action is applied"
+        " once and the retry gets the first answer. Printable ASCII, at most 200 characters;"
+        " generated when absent. Echoed in the answer's Idempotency-Key header.",
+    ),
+) -> str:
+    try:
+        checked = request_id_or_new(key)
+    except BadRequestId as err:
+        raise SupportError(400, f"Idempotency-Key: {err}") from None
+    response.headers["Idempotency-Key"] = checked
+    return checked
 
 
 def support_router(settings: Settings | None = None) -> APIRouter:
@@ -156,17 +121,24 @@ def support_router(settings: Settings | None = None) -> APIRouter:
     )
 
     async def act(
-        request: Request, client: Client, invoice_id: str, action: Action, body: BaseModel
+        request: Request,
+        client: Client,
+        invoice_id: str,
+        action: Action,
+        body: BaseModel,
+        key: str,
     ) -> SupportActionResult:
         payload = action_input(action, **body.model_dump())
         try:
-            return await bounded(run_action(client, invoice_id, action, payload), _timeout(request))
+            call = run_action(client, invoice_id, action, payload, key)
+            return await bounded(call, request_timeout(request))
         except (TemporalUnavailable, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
             # The Update may have been admitted and still run once a worker picks it up.
             raise SupportError(
                 503,
                 "no answer from Temporal or the case's worker in time; the action may still"
-                " take effect: read the case before retrying",
+                " take effect: retry with the same Idempotency-Key to apply it at most once",
+                headers={"Idempotency-Key": key},
             ) from err
 
     @router.get(
@@ -189,7 +161,7 @@ def support_router(settings: Settings | None = None) -> APIRouter:
             query = list_query(status.value if status else None, customer, window)
         except ValueError as err:
             raise SupportError(422, str(err)) from None
-        return await bounded(list_cases(client, query), _timeout(request))
+        return await bounded(list_cases(client, query), request_timeout(request))
 
     @router.get(
         "/{invoice_id}",
@@ -200,7 +172,7 @@ def support_router(settings: Settings | None = None) -> APIRouter:
     async def status_route(
         request: Request, invoice_id: str, client: Client = Depends(get_temporal_client)
     ) -> DunningState:
-        return await bounded(case_status(client, invoice_id), _timeout(request))
+        return await bounded(case_status(client, invoice_id), request_timeout(request))
 
     @router.post(
         "/{invoice_id}/grace",
@@ -214,8 +186,9 @@ def support_router(settings: Settings | None = None) -> APIRouter:
         invoice_id: str,
         body: GraceRequest,
         client: Client = Depends(get_temporal_client),
+        key: str = Depends(idempotency_key),
     ) -> SupportActionResult:
-        return await act(request, client, invoice_id, "grace", body)
+        return await act(request, client, invoice_id, "grace", body, key)
 
     @router.post(
         "/{invoice_id}/pause",
@@ -228,8 +201,9 @@ def support_router(settings: Settings | None = None) -> APIRouter:
         invoice_id: str,
         body: ReasonRequest,
         client: Client = Depends(get_temporal_client),
+        key: str = Depends(idempotency_key),
     ) -> SupportActionResult:
-        return await act(request, client, invoice_id, "pause", body)
+        return await act(request, client, invoice_id, "pause", body, key)
 
     @router.post(
         "/{invoice_id}/resume",
@@ -242,8 +216,9 @@ def support_router(settings: Settings | None = None) -> APIRouter:
         invoice_id: str,
         body: ByRequest,
         client: Client = Depends(get_temporal_client),
+        key: str = Depends(idempotency_key),
     ) -> SupportActionResult:
-        return await act(request, client, invoice_id, "resume", body)
+        return await act(request, client, invoice_id, "resume", body, key)
 
     @router.post(
         "/{invoice_id}/retry-now",
@@ -256,8 +231,9 @@ def support_router(settings: Settings | None = None) -> APIRouter:
         invoice_id: str,
         body: ByRequest,
         client: Client = Depends(get_temporal_client),
+        key: str = Depends(idempotency_key),
     ) -> SupportActionResult:
-        return await act(request, client, invoice_id, "retry-now", body)
+        return await act(request, client, invoice_id, "retry-now", body, key)
 
     @router.post(
         "/{invoice_id}/stop",
@@ -270,14 +246,11 @@ def support_router(settings: Settings | None = None) -> APIRouter:
         invoice_id: str,
         body: ReasonRequest,
         client: Client = Depends(get_temporal_client),
+        key: str = Depends(idempotency_key),
     ) -> SupportActionResult:
-        return await act(request, client, invoice_id, "stop", body)
+        return await act(request, client, invoice_id, "stop", body, key)
 
     return router
-
-
-def _timeout(request: Request) -> float:
-    return float(getattr(request.app.state, "temporal_timeout", TEMPORAL_TIMEOUT_SECONDS))
 
 
 def install_support_routes(app: FastAPI, settings: Settings) -> None:

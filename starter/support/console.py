@@ -1,29 +1,29 @@
 """The support console at /support: server-rendered pages over the ledger and the workflow.
 
 Sessions hold no server state: the cookie is an issue time signed with a key derived from
-DUNNING_SUPPORT_TOKEN (rotating the token logs everyone out), and each form's CSRF token is an
-HMAC of that cookie. Actions go through `starter.support.service`, so the workflow's validator
-decides and its message is shown next to the form that was refused.
+DUNNING_SUPPORT_TOKEN (rotating the token logs everyone out). Each rendered page's CSRF token
+is a fresh random nonce and its HMAC with that cookie; the nonce doubles as the request id of
+the page's action forms, so a form posted twice (a double click, a browser retry, the back
+button) applies its action once. Actions go through `starter.support.service`, so the
+workflow's validator decides and its message is shown next to the form that was refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import hmac
 import importlib
 import importlib.util
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from temporalio.client import WorkflowQueryFailedError
@@ -32,15 +32,34 @@ from temporalio.service import RPCError
 from models.dunning import DunningState, GrantGraceResult
 from models.money import currency_exponent
 from models.settings import Settings
-from starter.app import TemporalUnavailable, bounded, get_ledger, get_temporal_client
+from starter.deps import (
+    TemporalUnavailable,
+    bounded,
+    get_ledger,
+    get_settings_from,
+    get_temporal_client,
+    request_timeout,
+)
 from starter.support import ledger_queries as lq
 from starter.support import service as svc
+from starter.support.console_auth import (
+    GATE,
+    MAX_FORM_BYTES,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    ConsoleAuth,
+    auth_of,
+    checked_form,
+    cookie_options,
+    csrf_token,
+    request_key,
+    safe_next,
+    session_of,
+)
 
 log = logging.getLogger("dunning.console")
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "support"
-SESSION_COOKIE, FLASH_COOKIE = "dunning_console", "dunning_console_flash"
-SESSION_SECONDS = 12 * 3600
-MAX_FORM_BYTES = 16 * 1024
+FLASH_COOKIE = "dunning_console_flash"
 # An Update waits for a worker to run the validator and the handler: allow more than a query.
 ACTION_TIMEOUT_SECONDS = 15.0
 REPORT_MODULE = "starter.support.report"
@@ -56,20 +75,6 @@ HEADERS = {
 # (action, the validator's message, the form as typed): re-rendered next to that form.
 Failed = tuple[str, str, dict[str, str]]
 EXPIRED = "The form was stale or not from this console. Reload the page and try again."
-
-
-@dataclass(frozen=True)
-class ConsoleAuth:
-    key: bytes
-    open: bool  # dev mode without a token: no login, CSRF still checked
-
-    def sign(self, purpose: str, value: str) -> str:
-        return hmac.new(self.key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
-
-    def unsigned(self, purpose: str, raw: str) -> str | None:
-        value, _, signature = raw.rpartition(".")
-        ok = value and hmac.compare_digest(signature.encode(), self.sign(purpose, value).encode())
-        return value if ok else None
 
 
 def install_console(app: FastAPI, settings: Settings) -> None:
@@ -89,40 +94,6 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.state.console = ConsoleAuth(key=key or secrets.token_bytes(32), open=not token)
 
 
-def _auth(request: Request) -> ConsoleAuth:
-    # Set by install_console; a router included without it fails every request (closed).
-    return cast(ConsoleAuth, request.app.state.console)
-
-
-def _session(request: Request) -> str | None:
-    """The valid session cookie's value, "open" in open dev mode, else None."""
-    auth = _auth(request)
-    if auth.open:
-        return "open"
-    raw = request.cookies.get(SESSION_COOKIE, "")
-    issued = auth.unsigned("session", raw) or ""
-    fresh = issued.isdigit() and -60 < time.time() - int(issued) < SESSION_SECONDS
-    return raw if fresh else None
-
-
-def _signed_in(request: Request) -> None:
-    """Dependency of every page but the login page: without a session, go and log in."""
-    if _session(request) is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if request.method != "GET":  # a form post cannot be replayed through a redirect
-            target = "/support"
-        raise HTTPException(303, headers={"Location": f"/support/login?next={quote(target)}"})
-
-
-GATE = [Depends(_signed_in)]
-
-
-def _safe_next(value: str) -> str:
-    # Only our own pages: an absolute or protocol-relative URL would be an open redirect.
-    ours = value.startswith("/support") and "//" not in value and "\\" not in value
-    return value if ours else "/support"
-
-
 def _when(moment: datetime | None) -> str:
     # PostgreSQL answers in the session's time zone; the console speaks UTC throughout.
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
@@ -139,9 +110,10 @@ ENV.filters.update(when=_when, money=_money)
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    session = _session(request)
+    session = session_of(request)
+    # A new nonce per rendering: it is the request id of what this page's forms submit.
     html = ENV.get_template(template).render(
-        csrf=_auth(request).sign("csrf", session) if session else "",
+        csrf=csrf_token(auth_of(request), session, secrets.token_hex(16)) if session else "",
         signed_in=session is not None and session != "open",
         report=importlib.util.find_spec(REPORT_MODULE) is not None,
         **context,
@@ -153,22 +125,6 @@ def _message(request: Request, status: int, title: str, text: str) -> HTMLRespon
     return _page(request, "message.html.j2", status, title=title, text=text)
 
 
-def _cookie(request: Request) -> dict[str, Any]:
-    secure = request.url.scheme == "https"
-    return {"path": "/support", "httponly": True, "samesite": "strict", "secure": secure}
-
-
-async def _form(request: Request) -> dict[str, str] | None:
-    """The url-encoded form if its CSRF token matches the session, else None."""
-    # Parsed here, not by FastAPI's Form(): the console needs no python-multipart.
-    body = await request.body()
-    form = dict(parse_qsl(body[:MAX_FORM_BYTES].decode("utf-8", "replace"), True))
-    session = _session(request)
-    csrf = _auth(request).sign("csrf", session) if session else ""
-    ok = session and hmac.compare_digest(form.get("csrf", "").encode(), csrf.encode())
-    return form if ok else None
-
-
 def console_router() -> APIRouter:
     router = APIRouter(prefix="/support", include_in_schema=False)
 
@@ -177,27 +133,27 @@ def console_router() -> APIRouter:
         return FileResponse(TEMPLATE_DIR / "console.css", media_type="text/css")
 
     @router.get("/login")
-    async def login_form(request: Request, next: str = "/support") -> Response:
-        if _session(request):
-            return RedirectResponse(_safe_next(next), status_code=303)
-        return _page(request, "login.html.j2", next=_safe_next(next), error=None)
+    async def loginchecked_form(request: Request, next: str = "/support") -> Response:
+        if session_of(request):
+            return RedirectResponse(safe_next(next), status_code=303)
+        return _page(request, "login.html.j2", next=safe_next(next), error=None)
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         # No CSRF token here: only someone who already knows the support token can log in.
         form = dict(parse_qsl((await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace")))
-        token = cast(Settings, request.app.state.settings).dunning_support_token.encode()
-        nxt, auth = _safe_next(form.get("next", "/support")), _auth(request)
+        token = get_settings_from(request).dunning_support_token.encode()
+        nxt, auth = safe_next(form.get("next", "/support")), auth_of(request)
         if not hmac.compare_digest(form.get("token", "").encode(), token):
             return _page(request, "login.html.j2", 401, next=nxt, error="Wrong token.")
         response, issued = RedirectResponse(nxt, status_code=303), str(int(time.time()))
         session = f"{issued}.{auth.sign('session', issued)}"
-        response.set_cookie(SESSION_COOKIE, session, SESSION_SECONDS, **_cookie(request))
+        response.set_cookie(SESSION_COOKIE, session, SESSION_SECONDS, **cookie_options(request))
         return response
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
-        if await _form(request) is None:
+        if await checked_form(request) is None:
             return _message(request, 403, "Form expired", EXPIRED)
         response = RedirectResponse("/support/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/support")
@@ -224,7 +180,7 @@ def console_router() -> APIRouter:
 
     @router.post("/cases/{invoice_id}/{action}", dependencies=GATE)
     async def case_action(request: Request, invoice_id: str, action: svc.Action) -> Response:
-        form = await _form(request)
+        form = await checked_form(request)
         if form is None:
             return _message(request, 403, "Form expired", EXPIRED)
         if action == "grace" and not form.get("days", "").strip().isdigit():
@@ -232,7 +188,8 @@ def console_router() -> APIRouter:
             return await _case(request, invoice_id, failed, 422)
         try:
             client = await get_temporal_client(request)
-            call = svc.run_action(client, invoice_id, action, svc.action_input(action, **form))
+            payload = svc.action_input(action, **form)
+            call = svc.run_action(client, invoice_id, action, payload, request_key(form))
             result = await bounded(call, ACTION_TIMEOUT_SECONDS)
         except svc.ActionRejected as err:
             return await _case(request, invoice_id, (action, str(err), form), 422)
@@ -247,8 +204,8 @@ def console_router() -> APIRouter:
         # POST-redirect-GET: the message rides in a short-lived signed cookie.
         response = RedirectResponse(f"/support/cases/{quote(invoice_id)}", status_code=303)
         encoded = base64.urlsafe_b64encode(message.encode()).decode()
-        flash = f"{encoded}.{_auth(request).sign('flash', encoded)}"
-        response.set_cookie(FLASH_COOKIE, flash, 60, **_cookie(request))
+        flash = f"{encoded}.{auth_of(request).sign('flash', encoded)}"
+        response.set_cookie(FLASH_COOKIE, flash, 60, **cookie_options(request))
         return response
 
     return router
@@ -265,10 +222,10 @@ async def _case(
     if case is None and state is None:
         text = f"no dunning case exists for invoice {invoice_id}"
         return _message(request, 404, "No such case", text)
-    settings = cast(Settings, request.app.state.settings)
+    settings = get_settings_from(request)
     ui = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{quote(settings.temporal_namespace)}"
     # A flash is only shown once: on the GET that follows the action's redirect.
-    flash = _auth(request).unsigned("flash", request.cookies.get(FLASH_COOKIE, ""))
+    flash = auth_of(request).unsigned("flash", request.cookies.get(FLASH_COOKIE, ""))
     response = _page(
         request,
         "case.html.j2",
@@ -290,8 +247,7 @@ async def _live_status(request: Request, invoice_id: str) -> tuple[DunningState 
     """(state, "") if the workflow answered, else (None, "missing" or why it did not)."""
     try:
         client = await get_temporal_client(request)
-        wait = float(getattr(request.app.state, "temporal_timeout", 5.0))
-        return await bounded(svc.case_status(client, invoice_id), wait), ""
+        return await bounded(svc.case_status(client, invoice_id), request_timeout(request)), ""
     except svc.CaseNotFound:
         return None, "missing"
     except (TemporalUnavailable, RPCError, WorkflowQueryFailedError, RuntimeError) as err:

@@ -3,10 +3,17 @@
 Actions go through the workflow's Updates, so the validator decides; this layer only turns
 Temporal's answers into three outcomes a person understands: done, rejected (with the
 validator's message), or no such case.
+
+Every action carries a request id (the API's Idempotency-Key header, the console form's
+token, the CLI's --request-id; generated when absent) that becomes the Update id. Temporal
+dedupes Updates by id within a run, so a client retrying after a timeout or a 503 gets the
+first answer instead of granting grace twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -34,6 +41,7 @@ from workflows.dunning import DunningWorkflow
 
 Action = Literal["grace", "pause", "resume", "retry-now", "stop"]
 ACTIONS: tuple[Action, ...] = ("grace", "pause", "resume", "retry-now", "stop")
+MAX_REQUEST_ID = 200
 
 
 class CaseNotFound(Exception):
@@ -44,6 +52,34 @@ class CaseNotFound(Exception):
 
 class ActionRejected(Exception):
     """The workflow's validator (or Temporal, for a finished case) refused the action."""
+
+
+class BadRequestId(ValueError):
+    """The caller's idempotency key is not one we accept (answered 400 / exit 2)."""
+
+
+def request_id_or_new(value: str | None) -> str:
+    """The caller's idempotency key once checked, or a new one when none was given."""
+    if not value:
+        return uuid.uuid4().hex
+    if len(value) > MAX_REQUEST_ID:
+        raise BadRequestId(f"the request id is longer than {MAX_REQUEST_ID} characters")
+    if not all(" " <= ch <= "~" for ch in value):
+        raise BadRequestId(
+            "the request id may hold only printable ASCII characters (letters, digits,"
+            " punctuation, spaces)"
+        )
+    return value
+
+
+def update_id(action: Action, payload: BaseModel, key: str) -> str:
+    """The Update id for `key`: a retry of the same request maps to the same id.
+
+    The action and a digest of its input are part of it: the same key sent with another
+    action or other fields is another request, not a retry that should get the old answer.
+    """
+    digest = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()[:16]
+    return f"support:{action}:{digest}:{key}"
 
 
 class CaseSummary(BaseModel):
@@ -149,13 +185,21 @@ UPDATES: dict[Action, tuple[str, type[SupportActionResult]]] = {
 
 
 async def run_action(
-    client: Client, invoice_id: str, action: Action, payload: BaseModel
+    client: Client,
+    invoice_id: str,
+    action: Action,
+    payload: BaseModel,
+    key: str | None = None,
 ) -> SupportActionResult:
+    """Run the action's Update once per `key` (see `request_id`); a retry gets its answer."""
     handle = case_handle(client, invoice_id)
     name, result_type = UPDATES[action]
     try:
         result: SupportActionResult = await handle.execute_update(
-            name, payload, result_type=result_type
+            name,
+            payload,
+            id=update_id(action, payload, key or request_id_or_new(None)),
+            result_type=result_type,
         )
         return result
     except WorkflowUpdateFailedError as err:

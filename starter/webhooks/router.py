@@ -20,7 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from models.stripe_events import Claim, StripeEventStore
-from starter.app import TemporalUnavailable, get_temporal_client
+from starter.deps import (
+    TemporalUnavailable,
+    get_ledger,
+    get_settings_from,
+    get_temporal_client,
+    request_timeout,
+)
 from starter.webhooks.payloads import Event, PayloadError, parse_event
 from starter.webhooks.routing import Executor, Ignore, plan
 from starter.webhooks.signature import TOLERANCE_SECONDS, SignatureError, verify
@@ -145,7 +151,7 @@ async def stripe_webhook(
     if body is None:
         return _error(413, "body larger than 1 MiB")
 
-    settings = request.app.state.settings
+    settings = get_settings_from(request)
     try:
         verify(body, stripe_signature, settings.webhook_secrets())
     except SignatureError as err:
@@ -157,7 +163,7 @@ async def stripe_webhook(
         log.warning("Refused a signed webhook body: %s", err)
         return _error(400, str(err))
 
-    store = StripeEventStore(request.app.state.ledger.sessions)
+    store = StripeEventStore(get_ledger(request).sessions)
     try:
         claim = await _claim(store, event)
     except SQLAlchemyError:
@@ -181,9 +187,9 @@ async def _process(request: Request, store: StripeEventStore, event: Event) -> J
             client = await get_temporal_client(request)
             executor = Executor(
                 client,
-                request.app.state.settings.dunning_task_queue,
-                request.app.state.ledger,
-                timeout=request.app.state.temporal_timeout,
+                get_settings_from(request).dunning_task_queue,
+                get_ledger(request),
+                timeout=request_timeout(request),
             )
             done = await executor.run(decided)
             status, action = done.status, done.action

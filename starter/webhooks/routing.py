@@ -16,19 +16,16 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.errordetails.v1 import NamespaceNotFoundFailure
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import dunning as m
 from models.ledger import Case
 from models.store import Ledger
-from starter.app import bounded
-from starter.cases import initial_search_attributes
+from starter.cases import start_case, started_new_run
+from starter.deps import bounded
 from starter.webhooks import payloads as p
 from workflows import search_attributes as sa
-from workflows.dunning import DunningWorkflow
-from workflows.presentation import case_summary
 
 # The plan: what an event asks for, decided from the payload alone.
 
@@ -216,37 +213,16 @@ class Executor:
         return await self._fan_out(plan)
 
     async def _start(self, plan: StartCase) -> Done:
-        input = plan.input
-        workflow_id = sa.workflow_id_for(input.invoice_id)
+        workflow_id = sa.workflow_id_for(plan.input.invoice_id)
         try:
             handle = await bounded(
-                self.client.start_workflow(
-                    DunningWorkflow.run,
-                    input,
-                    id=workflow_id,
-                    task_queue=self.task_queue,
-                    # Signal-with-start: a running case gets the signal, none starts one.
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    # One case per invoice: a late or resent failure event must not reopen a
-                    # case that already ended (recovered, stopped, canceled) and charge again.
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    start_signal="payment_failed",
-                    start_signal_args=[plan.signal],
-                    search_attributes=initial_search_attributes(input),
-                    static_summary=case_summary(
-                        input.invoice_id, input.customer_id, input.amount_due, input.currency
-                    ),
-                    static_details=f"Dunning case for Stripe invoice `{input.invoice_id}`"
-                    f" (customer `{input.customer_id}`), opened by Stripe event"
-                    f" `{input.stripe_event_id}` (invoice.payment_failed).",
-                ),
-                self.timeout,
+                start_case(self.client, plan.input, self.task_queue, plan.signal), self.timeout
             )
         except WorkflowAlreadyStartedError:
+            # One case per invoice: a late or resent failure event must not reopen a case
+            # that completed (recovered, stopped, canceled) and charge again.
             return Done("done", f"case {workflow_id} already closed; not reopened")
-        # The server says whether it started a run (Temporal >= 1.25; older servers and the
-        # time-skipping test server leave this empty).
-        if handle.first_execution_run_id:
+        if started_new_run(handle):
             return Done("done", f"started {workflow_id}")
         return Done("done", f"signalled payment_failed to {workflow_id} (signal-with-start)")
 

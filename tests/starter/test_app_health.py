@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -13,7 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 from models.settings import Settings
 from models.store import Ledger, make_engine
 from standins.server import BackgroundServer, free_port
-from starter.app import create_app, get_ledger, get_settings_from, get_temporal_client
+from starter.app import create_app
+from starter.deps import get_ledger, get_settings_from, get_temporal_client
+from tests.deadline import eventually
 from tests.starter import payloads as pl
 
 
@@ -89,8 +90,12 @@ async def test_api_starts_with_temporal_down_and_recovers_when_it_is_back(
             )
             await proxy.start()
             try:
-                await asyncio.sleep(1.1)  # past the connector's fail-fast window
-                ready = await api.get("/readyz")
+                # Readiness reconnects once the connector's fail-fast second has passed.
+                ready = await eventually(
+                    lambda: api.get("/readyz"),
+                    lambda r: r.status_code == 200,
+                    what="/readyz answering 200 once Temporal is back",
+                )
                 accepted = await api.post(
                     "/webhooks/stripe", content=body, headers={"Stripe-Signature": pl.sign(body)}
                 )

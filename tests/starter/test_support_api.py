@@ -22,12 +22,12 @@ from starter.app import create_app
 from starter.cases import start_case
 from starter.support.api import install_support_routes
 from starter.support.service import CaseSummary
+from tests.deadline import eventually, eventually_sync
 from tests.standin_control import StripeControl
-from tests.workflows.helpers import history_length, ledger_rows, open_case
+from tests.workflows.helpers import INSUFFICIENT, history_length, ledger_rows, open_case
 
 TOKEN = "support-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
 STATE_KEYS = set(DunningState.model_fields)
 ACTION_KEYS = set(SupportActionResult.model_fields)
 
@@ -128,11 +128,11 @@ async def test_actions_answer_the_new_state_and_rejections_422(
         assert response.json() == {"error": "the case is closed (completed)"}
         assert response.status_code == 422
 
-    for _ in range(100):  # the workflow writes the audit log through an activity
-        rows = ledger_rows(ledger, SupportAction, case.invoice)
-        if len(rows) == 5:
-            break
-        await asyncio.sleep(0.1)
+    rows = eventually_sync(  # the workflow writes the audit log through an activity
+        lambda: ledger_rows(ledger, SupportAction, case.invoice),
+        lambda found: len(found) == 5,
+        what="five audit rows",
+    )
     assert [(r.action, r.by, r.reason, r.days) for r in rows] == [
         ("grant_grace", "ann", "asked", 3),
         ("pause", "bob", "disputed", None),
@@ -157,12 +157,13 @@ async def test_list_filters(
         body = {"reason": "r", "by": "ann"}
         assert (await api.post(f"/api/cases/{paused.invoice}/pause", json=body)).status_code == 200
 
-        for _ in range(100):  # visibility follows the search attributes a moment later
-            if await invoices(status="paused", customer=paused.customer) and await invoices(
-                customer=active.customer, due_within="2d"
-            ):
-                break
-            await asyncio.sleep(0.1)
+        # Visibility follows the search attributes a moment later.
+        await eventually(
+            lambda: invoices(status="paused", customer=paused.customer), what="paused listed"
+        )
+        await eventually(
+            lambda: invoices(customer=active.customer, due_within="2d"), what="active due"
+        )
         assert await invoices(status="paused", customer=paused.customer) == [paused.invoice]
         assert await invoices(status="active", customer=paused.customer) == []
         assert await invoices(customer=active.customer, due_within="2d") == [active.invoice]
@@ -225,3 +226,42 @@ def test_openapi_documents_bodies_answers_and_the_bearer_scheme(
     listing = spec["paths"]["/api/cases"]["get"]["responses"]["200"]["content"]
     assert listing["application/json"]["schema"]["items"]["$ref"].endswith("/CaseSummary")
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+async def test_a_retry_with_the_same_idempotency_key_grants_grace_once(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, run_worker, settings, ledger
+) -> None:
+    body = {"days": 2, "reason": "asked twice", "by": "ann"}
+    async with run_worker(dev_env.client) as task_queue:
+        case, _ = await open_case(dev_env.client, settings, task_queue)
+        url = f"/api/cases/{case.invoice}/grace"
+        key = {"Idempotency-Key": "ticket-4711 try"}
+        first = await api.post(url, json=body, headers=key)
+        retry = await api.post(url, json=body, headers=key)  # e.g. after a 503
+        bad = await api.post(url, json=body, headers={"Idempotency-Key": "x" * 201})
+        status = (await api.get(f"/api/cases/{case.invoice}")).json()
+        rows = await eventually(  # written by an activity: wait while the worker runs
+            lambda: asyncio.to_thread(ledger_rows, ledger, SupportAction, case.invoice),
+            what="the audit row",
+        )
+
+    assert first.status_code == retry.status_code == 200, first.text
+    assert first.headers["Idempotency-Key"] == "ticket-4711 try"
+    assert retry.json() == first.json()
+    assert [g["days"] for g in status["grace"]] == [2] and status["grace_days_total"] == 2
+    assert bad.status_code == 400
+    assert bad.json() == {"error": "Idempotency-Key: the request id is longer than 200 characters"}
+    assert [(r.action, r.days) for r in rows] == [("grant_grace", 2)]
+
+
+async def test_without_a_key_each_request_is_new_and_gets_its_own_key(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, run_worker, settings
+) -> None:
+    async with run_worker(dev_env.client) as task_queue:
+        case, _ = await open_case(dev_env.client, settings, task_queue)
+        url = f"/api/cases/{case.invoice}/grace"
+        body = {"days": 1, "reason": "r", "by": "ann"}
+        one, two = [await api.post(url, json=body) for _ in range(2)]
+
+    assert one.headers["Idempotency-Key"] != two.headers["Idempotency-Key"]
+    assert two.json()["state"]["grace_days_total"] == 2

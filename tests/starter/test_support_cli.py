@@ -28,10 +28,10 @@ from starter.cases import start_case
 from starter.cli import app
 from starter.cli import support as support_commands
 from starter.support.service import CaseSummary
+from tests.deadline import eventually
 from tests.standin_control import StripeControl
-from tests.workflows.helpers import history_length, ledger_rows, open_case
+from tests.workflows.helpers import INSUFFICIENT, history_length, ledger_rows, open_case
 
-INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
 POLICY = str(POLICY_DIR / "default.yaml")
 STATE_KEYS = set(DunningState.model_fields)
 ACTION_KEYS = set(SupportActionResult.model_fields)
@@ -66,12 +66,9 @@ def one_line_error(result: Result) -> str:
     return lines[0]
 
 
-async def wait_for(check: Any, what: str, tries: int = 100) -> Any:
-    for _ in range(tries):
-        if value := await check():
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
+async def wait_for(check: Any, what: str) -> Any:
+    """The first truthy value of `check()`, polled against tests/deadline.py's deadline."""
+    return await eventually(check, what=what)
 
 
 def test_help_lists_the_support_commands() -> None:
@@ -253,3 +250,23 @@ async def test_list_refuses_bad_filters_as_usage_errors(
     result = await dunning(cli, "list", *args)
     assert result.exit_code == 2
     assert message in flat(result.output)
+
+
+async def test_the_same_request_id_grants_grace_once(
+    cli: CliRunner, dev_env: WorkflowEnvironment, run_worker, settings: Settings, ledger: Ledger
+) -> None:
+    async with run_worker(dev_env.client, dunning_policy=POLICY) as task_queue:
+        case, _ = await open_case(dev_env.client, settings, task_queue)
+        grace = ["grace", case.invoice, "--days", "2", "--reason", "r", "--by", "ann", "--json"]
+        runs = [await dunning(cli, *grace, "--request-id", "ticket-9") for _ in range(2)]
+        bad = await dunning(cli, *grace, "--request-id", "tab\there")
+        rows = await wait_for(  # written by an activity: wait while the worker runs
+            lambda: asyncio.to_thread(ledger_rows, ledger, SupportAction, case.invoice), "audit"
+        )
+
+    assert [r.exit_code for r in runs] == [0, 0], runs[0].output
+    first, again = (json.loads(r.stdout) for r in runs)
+    assert first == again and first["state"]["grace_days_total"] == 2
+    assert bad.exit_code == 2
+    assert "--request-id: the request id may hold only printable ASCII" in flat(bad.output)
+    assert [(r.action, r.days) for r in rows] == [("grant_grace", 2)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
@@ -22,7 +21,9 @@ from standins.server import free_port
 from starter.app import create_app
 from starter.cases import start_case
 from starter.support.console import install_console
+from tests.deadline import eventually
 from tests.standin_control import StripeControl
+from tests.workflows.helpers import INSUFFICIENT
 
 TOKEN = "console-test-token"
 
@@ -47,7 +48,7 @@ async def logged_in(app: FastAPI) -> httpx.AsyncClient:
 
 
 def csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    found = re.search(r'name="csrf" value="([0-9a-f]{32}\.[0-9a-f]{64})"', html)
     assert found, "no CSRF token in the page"
     return found.group(1)
 
@@ -203,7 +204,7 @@ async def test_actions_on_a_live_case(
 ) -> None:
     client = dev_env.client
     http = await logged_in(console(settings, ledger, client))
-    case = StripeControl(settings).failed_invoice("pm_card_chargeDeclinedInsufficientFunds")
+    case = StripeControl(settings).failed_invoice(INSUFFICIENT)
     url = f"/support/cases/{case.invoice}"
 
     async def act(action: str, **form: str) -> httpx.Response:
@@ -211,12 +212,11 @@ async def test_actions_on_a_live_case(
         return await http.post(f"{url}/{action}", data={"csrf": token, **form})
 
     async def page_when(text: str) -> str:
-        for _ in range(100):  # the ledger is written by an activity, a moment later
-            page = (await http.get(url)).text
-            if text in page:
-                return page
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared on the case page")
+        # The ledger is written by an activity, a moment later.
+        async def page() -> str:
+            return (await http.get(url)).text
+
+        return await eventually(page, lambda html: text in html, what=f"{text!r} on the page")
 
     async with run_worker(client) as task_queue:
         await start_case(client, case.dunning_input(), task_queue)
@@ -229,8 +229,13 @@ async def test_actions_on_a_live_case(
         assert 'id="error-grace"' in refused.text and 'value="99"' in refused.text
         assert (await act("grace", days="two", reason="r", by="ann")).status_code == 422
 
-        done = await act("grace", days="3", reason="asked nicely", by="ann")
+        form = {"days": "3", "reason": "asked nicely", "by": "ann"}
+        token = csrf((await http.get(url)).text)
+        done = await http.post(f"{url}/grace", data={"csrf": token, **form})
+        # The same form posted again (a double click, the back button): applied once.
+        twice = await http.post(f"{url}/grace", data={"csrf": token, **form})
         assert (done.status_code, done.headers["location"]) == (303, url)
+        assert twice.status_code == 303
         # The flash is shown once, on the page the redirect leads to; the timeline row is
         # written by an activity a moment later, so it is polled for separately.
         flashed = (await http.get(url)).text

@@ -21,7 +21,9 @@ from models.store import Ledger
 from standins.server import BackgroundServer
 from starter.app import create_app
 from starter.cases import start_case
+from tests.deadline import eventually
 from tests.standin_control import StripeControl
+from tests.workflows.helpers import INSUFFICIENT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -89,20 +91,24 @@ async def test_support_console_in_chromium(
 
     client = dev_env.client
     email = f"Browser.{uuid.uuid4().hex[:8]}@Example.com"
-    case = StripeControl(settings).failed_invoice(
-        "pm_card_chargeDeclinedInsufficientFunds", email=email, name="Grace <Hopper>"
-    )
+    case = StripeControl(settings).failed_invoice(INSUFFICIENT, email=email, name="Grace <Hopper>")
     page = await chromium.new_page()
 
     async def reload_until(selector: str, text: str) -> None:
         # Live status and the ledger follow the workflow a moment later: reload until they do.
-        for _ in range(60):
+        async def shown() -> bool:
             if text in (await page.locator(selector).inner_text()):
-                return
-            await page.wait_for_timeout(200)
+                return True
             await page.reload()
-        await page.screenshot(path=tmp_path / "failed.png", full_page=True)
-        raise AssertionError(f"{text!r} never appeared in {selector} (screenshot in {tmp_path})")
+            return False
+
+        try:
+            await eventually(shown, interval=0.2, what=f"{text!r} in {selector}")
+        except AssertionError:
+            await page.screenshot(path=tmp_path / "failed.png", full_page=True)
+            raise AssertionError(
+                f"{text!r} never appeared in {selector} (see {tmp_path})"
+            ) from None
 
     async def submit(action: str, **fields: str) -> None:
         form = page.locator(f"#form-{action}")

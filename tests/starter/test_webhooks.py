@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,14 +33,15 @@ from models.stripe_events import StripeEvent
 from standins.server import BackgroundServer, free_port
 from starter import cases
 from starter.app import create_app
+from starter.deps import TemporalUnavailable
 from starter.webhooks import router as router_module
+from tests.deadline import eventually
 from tests.standin_control import SendGridControl, StripeControl
 from tests.starter import payloads as pl
 from tests.starter.payloads import API_2020, API_DAHLIA, API_ENDIVE, OLD_SECRET, SECRET, VERSIONS
+from tests.workflows.helpers import INSUFFICIENT, ledger_rows
 from workflows import search_attributes as sa
 from workflows.dunning import DunningWorkflow
-
-INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
 
 
 class Api:
@@ -76,13 +77,6 @@ def event_row(ledger: Ledger, event_id: str) -> StripeEvent | None:
         ).one_or_none()
 
 
-def ledger_rows(ledger: Ledger, model: Any, invoice: str) -> list[Any]:
-    with ledger.sessions() as session:
-        return list(
-            session.scalars(select(model).where(model.invoice_id == invoice).order_by(model.id))
-        )
-
-
 async def received(client: Client, invoice: str) -> list[tuple[str, dict[str, Any]]]:
     """(signal name, JSON argument) of every signal the invoice's case received, in order."""
     history = await client.get_workflow_handle(sa.workflow_id_for(invoice)).fetch_history()
@@ -95,6 +89,12 @@ async def received(client: Client, invoice: str) -> list[tuple[str, dict[str, An
     return out
 
 
+async def later_signals(client: Client, invoice: str) -> list[tuple[str, dict[str, Any]]]:
+    """The signals after the `payment_failed` that `start_case` opens every case with."""
+    signals = await received(client, invoice)
+    return signals[1:] if signals and signals[0][0] == "payment_failed" else signals
+
+
 async def started_with(client: Client, invoice: str) -> dict[str, Any]:
     """The case's DunningInput as the webhook sent it (JSON)."""
     history = await client.get_workflow_handle(sa.workflow_id_for(invoice)).fetch_history()
@@ -102,22 +102,11 @@ async def started_with(client: Client, invoice: str) -> dict[str, Any]:
     return dict(json.loads(attrs.input.payloads[0].data))
 
 
-async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        outcome = check()
-        if outcome if isinstance(outcome, bool) else await outcome:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-
-
 async def visible(client: Client, query: str, count: int) -> None:
-    async def check() -> bool:
-        return len([w async for w in client.list_workflows(query)]) == count
+    async def listed() -> int:
+        return len([w async for w in client.list_workflows(query)])
 
-    await eventually(check)
+    await eventually(listed, lambda n: n == count, what=f"{count} cases listed for {query}")
 
 
 @pytest.fixture
@@ -151,11 +140,6 @@ async def api(dev_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledg
     return Api(create_app(api_settings, client=dev_env.client, ledger=ledger))
 
 
-@pytest.fixture
-def stripe_control(settings: Settings) -> StripeControl:
-    return StripeControl(settings)
-
-
 def case_input(**values: Any) -> DunningInput:
     defaults: dict[str, Any] = {
         "invoice_id": pl.new_id("in"),
@@ -166,9 +150,10 @@ def case_input(**values: Any) -> DunningInput:
     return DunningInput(**{**defaults, **values})
 
 
-async def open_case(
+async def idle_case(
     client: Client, task_queue: str, idle: list[tuple[Client, str]], **values: Any
 ) -> DunningInput:
+    """A case on a task queue nobody polls: it stays Running with what it received."""
     input = case_input(**values)
     await cases.start_case(client, input, task_queue)
     idle.append((client, sa.workflow_id_for(input.invoice_id)))
@@ -390,6 +375,26 @@ async def test_payment_failed_starts_a_case(
     assert row.action is not None and wid in row.action
 
 
+async def test_a_terminated_case_does_not_block_a_new_one_for_its_invoice(
+    api: Api, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    # (A completed case does block one: test_paid_before_failed_ends_already_paid.)
+    invoice = pl.invoice(API_ENDIVE, attempt_count=1)
+    wid = f"dunning-{invoice['id']}"
+    idle_cases.append((dev_env.client, wid))
+    handle = dev_env.client.get_workflow_handle(wid)
+    first = await api.deliver(pl.event("invoice.payment_failed", invoice))
+    ended = (await handle.describe()).run_id
+    await handle.terminate("operator cleaned up")
+
+    again = await api.deliver(pl.event("invoice.payment_failed", {**invoice, "attempt_count": 2}))
+
+    assert first.json()["action"] == again.json()["action"] == f"started {wid}"
+    described = await handle.describe()
+    assert described.run_id != ended and described.status is not None
+    assert described.status.name == "RUNNING"
+
+
 async def test_second_failure_signals_the_running_case(
     api: Api, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
 ) -> None:
@@ -421,7 +426,7 @@ async def test_paid_signals_payment_succeeded(
     api_version: str,
     type_: str,
 ) -> None:
-    case = await open_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    case = await idle_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
     invoice = pl.invoice(
         api_version, id=case.invoice_id, customer=case.customer_id, amount_paid=1000, status="paid"
     )
@@ -432,7 +437,7 @@ async def test_paid_signals_payment_succeeded(
     assert response.status_code == 200
     action = f"signalled payment_succeeded to dunning-{case.invoice_id}"
     assert response.json()["action"] == action
-    assert await received(dev_env.client, case.invoice_id) == [
+    assert await later_signals(dev_env.client, case.invoice_id) == [
         ("payment_succeeded", {"stripe_event_id": evt["id"], "amount_paid": 1000})
     ]
     row = event_row(ledger, evt["id"])
@@ -466,14 +471,14 @@ async def test_void_and_uncollectible_stop_the_case(
     type_: str,
     reason: str,
 ) -> None:
-    case = await open_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    case = await idle_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
     status = "void" if type_ == "invoice.voided" else "uncollectible"
     evt = pl.event(type_, pl.invoice(api_version, id=case.invoice_id, status=status), api_version)
 
     response = await api.deliver(evt)
 
     assert response.status_code == 200
-    assert await received(dev_env.client, case.invoice_id) == [
+    assert await later_signals(dev_env.client, case.invoice_id) == [
         ("stop", {"reason": reason, "by": f"stripe:{evt['id']}"})
     ]
 
@@ -482,7 +487,7 @@ async def test_void_and_uncollectible_stop_the_case(
 async def test_payment_action_required_sends_the_invoice_link(
     api: Api, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]], api_version: str
 ) -> None:
-    case = await open_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    case = await idle_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
     url = f"https://invoice.example.test/pay/{case.invoice_id}"
     invoice = pl.invoice(api_version, id=case.invoice_id, hosted_invoice_url=url)
     evt = pl.event("invoice.payment_action_required", invoice, api_version)
@@ -490,7 +495,7 @@ async def test_payment_action_required_sends_the_invoice_link(
     response = await api.deliver(evt)
 
     assert response.status_code == 200
-    assert await received(dev_env.client, case.invoice_id) == [
+    assert await later_signals(dev_env.client, case.invoice_id) == [
         ("payment_action_required", {"stripe_event_id": evt["id"], "hosted_invoice_url": url})
     ]
 
@@ -571,7 +576,7 @@ async def test_twenty_concurrent_copies_start_one_case_once(
 async def test_twenty_concurrent_copies_signal_once(
     api: Api, ledger: Ledger, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
 ) -> None:
-    case = await open_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    case = await idle_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
     evt = pl.event("invoice.payment_succeeded", pl.invoice(id=case.invoice_id, status="paid"))
 
     responses = await asyncio.gather(*(api.deliver(evt) for _ in range(20)))
@@ -580,7 +585,7 @@ async def test_twenty_concurrent_copies_signal_once(
     assert [r.status_code for r in responses] == [200] * 20
     assert later.status_code == 200 and later.json()["duplicate"] is True
     assert later.json()["action"] == f"signalled payment_succeeded to dunning-{case.invoice_id}"
-    assert [name for name, _ in await received(dev_env.client, case.invoice_id)] == [
+    assert [name for name, _ in await later_signals(dev_env.client, case.invoice_id)] == [
         "payment_succeeded"
     ]
     row = event_row(ledger, evt["id"])
@@ -640,7 +645,15 @@ async def test_temporal_down_answers_503_and_the_redelivery_is_processed(
         down = await api.deliver(failed)
         row_down = event_row(ledger, failed["id"])
         await proxy.start()
-        await asyncio.sleep(1.1)  # past the connector's fail-fast window
+
+        async def reconnected() -> bool:
+            try:
+                await api.app.state.temporal.get()
+            except TemporalUnavailable:
+                return False  # still within the connector's fail-fast second
+            return True
+
+        await eventually(reconnected, what="the app reconnecting to Temporal")
         back = await api.deliver(failed)  # Stripe's redelivery
 
         await proxy.stop()  # now an outage of an already connected client
@@ -744,9 +757,9 @@ async def test_subscription_deleted_stops_the_subscriptions_cases(
 ) -> None:
     client, queue = dev_env.client, api.app.state.settings.dunning_task_queue
     sub, other_sub = pl.new_id("sub"), pl.new_id("sub")
-    first = await open_case(client, queue, idle_cases, subscription_id=sub)
-    second = await open_case(client, queue, idle_cases, subscription_id=sub)
-    unrelated = await open_case(client, queue, idle_cases, subscription_id=other_sub)
+    first = await idle_case(client, queue, idle_cases, subscription_id=sub)
+    second = await idle_case(client, queue, idle_cases, subscription_id=sub)
+    unrelated = await idle_case(client, queue, idle_cases, subscription_id=other_sub)
     # A case visibility does not list yet (no search attributes), known from the ledger.
     unlisted = case_input(subscription_id=sub)
     await client.start_workflow(
@@ -775,8 +788,8 @@ async def test_subscription_deleted_stops_the_subscriptions_cases(
     assert response.status_code == 200
     stop = ("stop", {"reason": "subscription canceled in Stripe", "by": f"stripe:{evt['id']}"})
     for case in (first, second, unlisted):
-        assert await received(client, case.invoice_id) == [stop]
-    assert await received(client, unrelated.invoice_id) == []
+        assert await later_signals(client, case.invoice_id) == [stop]
+    assert await later_signals(client, unrelated.invoice_id) == []
     expected = sorted(f"dunning-{c.invoice_id}" for c in (first, second, unlisted))
     assert response.json()["action"] == f"signalled stop to {', '.join(expected)}"
     row = event_row(ledger, evt["id"])
@@ -841,9 +854,9 @@ async def test_new_payment_method_signals_the_customers_cases(
     client, queue = dev_env.client, api.app.state.settings.dunning_task_queue
     customer = pl.new_id("cus")
     cases_of_customer = [
-        await open_case(client, queue, idle_cases, customer_id=customer) for _ in range(2)
+        await idle_case(client, queue, idle_cases, customer_id=customer) for _ in range(2)
     ]
-    someone_else = await open_case(client, queue, idle_cases)
+    someone_else = await idle_case(client, queue, idle_cases)
     await visible(client, running("CustomerId", customer), 2)
     pm = pl.new_id("pm")
     evt = method_event(kind, customer, pm, api_version)
@@ -852,10 +865,10 @@ async def test_new_payment_method_signals_the_customers_cases(
 
     assert response.status_code == 200, response.text
     for case in cases_of_customer:
-        assert await received(client, case.invoice_id) == [
+        assert await later_signals(client, case.invoice_id) == [
             ("payment_method_updated", {"stripe_event_id": evt["id"], "payment_method_id": pm})
         ]
-    assert await received(client, someone_else.invoice_id) == []
+    assert await later_signals(client, someone_else.invoice_id) == []
     row = event_row(ledger, evt["id"])
     assert row is not None and row.status == "done"
     assert row.action is not None and row.action.startswith("signalled payment_method_updated")
@@ -901,14 +914,14 @@ async def test_payment_method_events_that_change_nothing_are_ignored(
     reason: str,
 ) -> None:
     queue = api.app.state.settings.dunning_task_queue
-    case = await open_case(dev_env.client, queue, idle_cases, customer_id="cus_quiet")
+    case = await idle_case(dev_env.client, queue, idle_cases, customer_id="cus_quiet")
     evt = {**evt, "id": pl.new_id("evt")}
 
     response = await api.deliver(evt)
 
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["action"]) == ("ignored", reason)
-    assert await received(dev_env.client, case.invoice_id) == []
+    assert await later_signals(dev_env.client, case.invoice_id) == []
     row = event_row(ledger, evt["id"])
     assert row is not None and (row.status, row.action) == ("ignored", reason)
 
@@ -959,7 +972,9 @@ async def test_end_to_end_failed_invoice_to_recovery_through_signed_webhooks(
 
             await eventually(opened)
             await visible(client, running("CustomerId", case.customer), 1)
-            await eventually(lambda: bool(ledger_rows(ledger, Case, case.invoice)))
+            await eventually(  # the worker runs in this event loop: poll without blocking it
+                lambda: asyncio.to_thread(ledger_rows, ledger, Case, case.invoice), what="case row"
+            )
             # The customer attaches a new card (payment_method.attached): the retry it
             # triggers charges that card, even before it becomes their default.
             visa = stripe_control.sdk.v1.payment_methods.attach(
@@ -1026,7 +1041,7 @@ def _concerns(evt: dict[str, Any], customer: str, invoice: str) -> bool:
 async def test_echo_of_the_cases_own_final_action_is_not_a_stop(
     api: Api, ledger: Ledger, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
 ) -> None:
-    case = await open_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
+    case = await idle_case(dev_env.client, api.app.state.settings.dunning_task_queue, idle_cases)
     evt = pl.event(
         "invoice.marked_uncollectible", pl.invoice(id=case.invoice_id, status="uncollectible")
     )
@@ -1045,7 +1060,7 @@ async def test_echo_of_the_cases_own_final_action_is_not_a_stop(
         f"caused by {wid} itself; not signalled",
     )
     assert manual.json()["action"] == f"signalled stop to {wid}"
-    assert [arg["by"] for _, arg in await received(dev_env.client, case.invoice_id)] == [
+    assert [arg["by"] for _, arg in await later_signals(dev_env.client, case.invoice_id)] == [
         f"stripe:{by_hand['id']}"
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from models.dunning import DunningState
 from models.settings import Settings
 from models.store import Ledger
 from starter.cases import start_case
+from tests.deadline import eventually
 from tests.standin_control import FailedInvoice, SendGridControl, StripeControl
 from workflows.dunning import DunningWorkflow
 
@@ -27,15 +29,21 @@ async def advance_until(
     handle: WorkflowHandle,
     check: Callable[[DunningState], bool],
     step: timedelta = timedelta(hours=1),
-    limit: int = 2000,
+    within: float = 60.0,
 ) -> DunningState:
-    """Skip time in small steps until the status query satisfies `check`."""
-    for _ in range(limit):
+    """Skip time in steps (on the time-skipping server; on a real-time server `step` is a
+    pause) until the status query satisfies `check`, failing after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
         state = await handle.query(DunningWorkflow.status)
         if check(state):
             return state
-        await env.sleep(step)
-    raise AssertionError(f"condition not reached; last state {state}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not reached within {within}s; last state {state}")
+        if step:
+            await env.sleep(step)
+        else:
+            await asyncio.sleep(0.1)
 
 
 def sent_keys(sendgrid: SendGridControl, invoice: str) -> list[str]:
@@ -72,11 +80,16 @@ async def open_case(
     """A failed invoice's case, once opened (policy loaded) and its history settled."""
     case = StripeControl(settings).failed_invoice(INSUFFICIENT)
     handle = await start_case(client, case.dunning_input(), task_queue)
-    for _ in range(200):
-        if (await handle.query(DunningWorkflow.status)).total_steps:
-            break
-        await asyncio.sleep(0.05)
-    length = -1
-    while length != (length := await history_length(handle)):
+    await eventually(
+        lambda: handle.query(DunningWorkflow.status), lambda s: s.total_steps > 0, what="opened"
+    )
+    # Settled: two reads of the history length a moment apart agree.
+    lengths: list[int] = []
+
+    async def length() -> list[int]:
+        lengths.append(await history_length(handle))
         await asyncio.sleep(0.2)
+        return lengths
+
+    await eventually(length, lambda seen: len(seen) > 1 and seen[-1] == seen[-2], what="settled")
     return case, handle

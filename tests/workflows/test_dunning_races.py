@@ -1,0 +1,111 @@
+"""Races with a charge in flight (issue 7 §1.6, §1.9): the stand-in holds the charge a few
+seconds while a signal or update arrives, then answers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio.testing import WorkflowEnvironment
+
+from models.dunning import (
+    CaseStatus,
+    Outcome,
+    PauseInput,
+    PaymentMethodUpdatedInput,
+    PaymentSucceededInput,
+)
+from starter.cases import start_case
+from tests.deadline import eventually
+from tests.standin_control import StripeControl
+from tests.workflows.helpers import EXPIRED, INSUFFICIENT, advance_until, sent_keys
+from workflows.dunning import DunningWorkflow
+
+
+def attach(control: StripeControl, customer: str, token: str) -> str:
+    return control.sdk.v1.payment_methods.attach(token, params={"customer": customer}).id
+
+
+def hold_next_charge(control: StripeControl, invoice: str) -> None:
+    """The next charge of `invoice` waits 5 s at the stand-in before it executes (the workers
+    here wait 20 s for Stripe's answer, so it is one slow call, not a timeout and a retry)."""
+    control.fault("delay", count=1, path_contains=f"{invoice}/pay", hang_seconds=5)
+
+
+async def charge_in_flight(control: StripeControl, invoice: str) -> None:
+    async def pending() -> bool:
+        requests = await asyncio.to_thread(control.requests)
+        return any(r["path"].endswith(f"{invoice}/pay") and r["status"] is None for r in requests)
+
+    await eventually(pending, within=60, what="a charge in flight")
+
+
+def to_step_two(env: WorkflowEnvironment) -> asyncio.Future[None]:
+    """Skip to step 2 (day 3) and no further. The server's sleep returns once the workflow
+    is idle again, so it runs beside the test while the held charge is in flight."""
+    return asyncio.ensure_future(env.sleep(timedelta(days=2, hours=1)))
+
+
+async def test_a_card_given_while_a_charge_runs_gets_its_own_charge(
+    time_env: WorkflowEnvironment, run_worker, stripe_control
+) -> None:
+    case = stripe_control.failed_invoice(EXPIRED)
+    declining = attach(stripe_control, case.customer, "pm_card_chargeDeclinedExpiredCard")
+    async with run_worker(time_env.client, stripe_timeout_seconds=20) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.total_steps > 0, step=timedelta(0))
+        hold_next_charge(stripe_control, case.invoice)
+        await handle.signal(
+            DunningWorkflow.payment_method_updated,
+            PaymentMethodUpdatedInput(payment_method_id=declining),
+        )
+        await charge_in_flight(stripe_control, case.invoice)
+        good = attach(stripe_control, case.customer, "pm_card_visa")
+        await handle.signal(
+            DunningWorkflow.payment_method_updated,
+            PaymentMethodUpdatedInput(payment_method_id=good),
+        )
+        result = await handle.result()
+
+    assert (result.status, result.outcome) == (CaseStatus.RECOVERED, Outcome.RECOVERED)
+    assert stripe_control.sdk.v1.invoices.retrieve(case.invoice).status == "paid"
+
+
+async def test_no_step_email_after_a_pause_accepted_during_its_charge(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, sendgrid
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    async with run_worker(time_env.client, stripe_timeout_seconds=20) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.attempts == 1)
+        hold_next_charge(stripe_control, case.invoice)
+        sleeping = to_step_two(time_env)
+        await charge_in_flight(stripe_control, case.invoice)
+        pause = PauseInput(reason="customer called", by="dana")
+        await handle.execute_update(DunningWorkflow.pause, pause)
+        await sleeping
+        state = await advance_until(time_env, handle, lambda s: s.attempts == 2, step=timedelta(0))
+        await handle.terminate("test done")
+
+    assert state.status == CaseStatus.PAUSED and state.current_step == 2
+    assert "step:2" not in sent_keys(sendgrid, case.invoice)
+
+
+async def test_no_reminder_after_a_payment_reported_during_the_charge(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, sendgrid
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    async with run_worker(time_env.client, stripe_timeout_seconds=20) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.attempts == 1)
+        hold_next_charge(stripe_control, case.invoice)
+        sleeping = to_step_two(time_env)
+        await charge_in_flight(stripe_control, case.invoice)
+        paid = PaymentSucceededInput(amount_paid=1200)
+        await handle.signal(DunningWorkflow.payment_succeeded, paid)
+        await sleeping
+        await advance_until(time_env, handle, lambda s: s.outcome is not None, step=timedelta(0))
+        result = await handle.result()
+
+    assert result.outcome == Outcome.RECOVERED
+    assert sent_keys(sendgrid, case.invoice) == ["recovered"]
