@@ -32,11 +32,12 @@ from models.settings import Settings
 DEDUPE_ARG = "dunning_dedupe_key"
 
 # SendGrid builds the Email Activity feed asynchronously from processed events, so a message it
-# accepted moments ago may not be listed yet, and a request whose answer we never saw may be
-# accepted until its HTTP timeout (SENDGRID_TIMEOUT_SECONDS, 20 s by default) runs out. "Not
-# listed" is taken as "never accepted" only once the claim is older than this; younger claims
-# are asked about again later. It must stay above that timeout plus the feed's usual delay.
-MIN_UNLISTED_AGE = timedelta(seconds=60)
+# accepted moments ago may not be listed yet. And an earlier attempt may still be sending: a
+# sync activity that overran its start-to-close timeout (60 s, workflows/calls.py) keeps running
+# in its thread while Temporal starts the next attempt, and its request can be accepted until
+# the client timeout (SENDGRID_TIMEOUT_SECONDS) runs out. "Not listed" is taken as "never
+# accepted" only once the claim is older than all of that together.
+MIN_UNLISTED_AGE = timedelta(minutes=3)
 
 # Email Activity API answers meaning "not available to this account or key": the paid add-on
 # is missing (403/404), the key lacks the Email Activity scope (403) or is rejected (401).

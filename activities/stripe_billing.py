@@ -17,6 +17,7 @@ from activities.failures import compact_failures
 from activities.stripe_client import (
     charge_idempotency_key,
     decline_of,
+    failed_charge,
     get,
     last_decline,
     object_id,
@@ -68,9 +69,13 @@ class StripeActivities:
                 "subscription", lambda: self.client.v1.subscriptions.retrieve(sub_id)
             )
         status = invoice.status or "open"
-        decline_code, advice_code = None, None
-        if not input.decline_code and status == "open":
-            decline_code, advice_code = last_decline(self.client, invoice)
+        decline_code, advice_code, failed_card = None, None, None
+        if status == "open":
+            error = last_decline(self.client, invoice)
+            decline_code, advice_code = decline_of(error)
+            failed_card = object_id(get(error, "payment_method"))
+            if error is None:
+                decline_code, failed_card = failed_charge(self.client, invoice)
         email = get(customer, "email") or get(invoice, "customer_email")
         name = get(customer, "name") or get(invoice, "customer_name")
         self.ledger.open_case(
@@ -104,6 +109,7 @@ class StripeActivities:
             ),
             decline_code=decline_code,
             advice_code=advice_code,
+            failed_payment_method=failed_card,
             policy=policy,
         )
 

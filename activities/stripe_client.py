@@ -68,10 +68,10 @@ def optional(what: str, call: Callable[[], T]) -> T | None:
         return None
 
 
-def last_decline(client: stripe.StripeClient, invoice: Any) -> tuple[str | None, str | None]:
-    """The decline behind the failure, which invoice.payment_failed does not carry: from the
-    invoice's payments (API 2025-03-31 and later), else its payment_intent or charge (older
-    versions). Each source is optional; none found means unknown."""
+def last_decline(client: stripe.StripeClient, invoice: Any) -> Any:
+    """The `last_payment_error` behind the failure (decline codes and the card that failed),
+    which invoice.payment_failed does not carry: from the invoice's payments (API 2025-03-31
+    and later), else its payment_intent (older versions). Each source is optional."""
     payments = optional(
         "invoice payments",
         lambda: client.v1.invoice_payments.list(
@@ -83,18 +83,23 @@ def last_decline(client: stripe.StripeClient, invoice: Any) -> tuple[str | None,
         ),
     )
     for payment in get(payments, "data") or []:
-        found = decline_of(get(payment, "payment", "payment_intent", "last_payment_error"))
-        if found[0]:
-            return found
+        error = get(payment, "payment", "payment_intent", "last_payment_error")
+        if error is not None:
+            return error
     intent_id = object_id(get(invoice, "payment_intent"))
     if intent_id:
-        intent = optional("payment intent", lambda: client.v1.payment_intents.retrieve(intent_id))
-        found = decline_of(get(intent, "last_payment_error"))
-        if found[0]:
-            return found
+        intent = optional(
+            "payment intent", lambda: client.v1.payment_intents.retrieve(intent_id)
+        )
+        return get(intent, "last_payment_error")
+    return None
+
+
+def failed_charge(client: stripe.StripeClient, invoice: Any) -> tuple[str | None, str | None]:
+    """(decline code, card) from the invoice's charge, on API versions that name it."""
     charge_id = object_id(get(invoice, "charge"))
-    if charge_id:
-        charge = optional("charge", lambda: client.v1.charges.retrieve(charge_id))
-        code = get(charge, "outcome", "reason") or get(charge, "failure_code")
-        return code, get(charge, "outcome", "advice_code")
-    return None, None
+    if not charge_id:
+        return None, None
+    charge = optional("charge", lambda: client.v1.charges.retrieve(charge_id))
+    code = get(charge, "outcome", "reason") or get(charge, "failure_code")
+    return code, object_id(get(charge, "payment_method"))

@@ -25,6 +25,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,7 @@ def main() -> int:
         print("interrupted: everything started was stopped", file=sys.stderr)
         code = 130
     except Exception as err:
+        traceback.print_exc()
         print(f"benchmark failed: {type(err).__name__}: {err}", file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup

@@ -43,6 +43,9 @@ EXPECTED = {
 # Seconds after a case was created; chosen to fall in the middle of the injected outages.
 PAUSE_AT, RESUME_AT, NEW_CARD_AT, STOP_AT, PAY_AT = 5.0, 15.0, 40.0, 45.0, 50.0
 ACT_TIMEOUT = 180.0
+# A new connection per request: a pooled one that uvicorn closes as idle at the moment it is
+# reused fails with ReadError, which would be the harness's error, not the service's.
+FRESH_CONNECTIONS = httpx.Limits(max_keepalive_connections=0)
 
 
 @dataclass
@@ -61,7 +64,10 @@ class Case:
 class StripeStandin:
     def __init__(self, url: str) -> None:
         self.http = httpx.AsyncClient(
-            base_url=url, timeout=30, headers={"Authorization": f"Bearer {STRIPE_KEY}"}
+            base_url=url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {STRIPE_KEY}"},
+            limits=FRESH_CONNECTIONS,
         )
 
     async def fault(self, mode: str, count: int, path: str | None, seconds: float = 0) -> None:
@@ -80,7 +86,7 @@ class StripeStandin:
 
 class SendgridStandin:
     def __init__(self, url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=url, timeout=30)
+        self.http = httpx.AsyncClient(base_url=url, timeout=30, limits=FRESH_CONNECTIONS)
 
     async def fault(self, status: int, count: int, to: str | None, delay: float = 0) -> None:
         spec = {"status": status, "count": count, "to_contains": to, "delay_seconds": delay}

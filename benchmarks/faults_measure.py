@@ -90,16 +90,17 @@ async def measure(
     row = Row(scenario)
     row.counts["cases"] = len(cases)
     ledger = _ledger(database_url, [c.invoice for c in cases])
-    sent = Counter(
-        m["custom_args"].get("dunning_dedupe_key")
-        for m in await sendgrid.messages()
-        if m["custom_args"].get("dunning_dedupe_key")
-    )
+    sent: dict[str, list[str]] = {}  # dedupe key -> when SendGrid accepted each copy
+    for message in await sendgrid.messages():
+        key = message["custom_args"].get("dunning_dedupe_key")
+        if key:
+            sent.setdefault(key, []).append(str(message["received_at"])[11:19])
     notifications: dict[str, list[Any]] = {}
     for note in ledger["notifications"]:
         notifications.setdefault(note[0], []).append(note)
     by_invoice = {c.invoice: c for c in cases}
     by_customer = {c.customer: c for c in cases}
+    refused: list[str] = []
     paid = {
         case.invoice: await _measure_case(row, case, client, stripe, ledger, sent, notifications)
         for case in cases
@@ -120,7 +121,10 @@ async def measure(
             why = f"{delivery.type} {delivery.id} answered {delivery.history()}, card never charged"
             row.add("lost_webhook", case, why)
         elif delivery.id == case.start_event and delivery.answers[0] != "200":
-            row.notes.append(f"{case.invoice}: start event answered {delivery.history()}")
+            refused.append(delivery.history())
+    if refused:
+        row.notes.append(f"{len(refused)} start events refused at first, then accepted: "
+                         f"{', '.join(sorted(set(refused)))}")  # fmt: skip
     return row
 
 
@@ -139,7 +143,7 @@ async def _measure_case(
     client: Client,
     stripe: StripeStandin,
     ledger: dict[str, Any],
-    sent: Counter[str | None],
+    sent: dict[str, list[str]],
     notifications: dict[str, list[Any]],
 ) -> bool:
     """Adds the case's losses to `row`; returns whether Stripe has the invoice paid."""
@@ -177,9 +181,10 @@ async def _measure_case(
                 f"ledger outcome {outcome}")  # fmt: skip
 
     for _, key, state, error in notifications.get(case.invoice, []):
-        copies = sent.get(key, 0)
+        copies = len(sent.get(key, []))
         if copies > 1:
-            row.add("dup_email", case, f"{key} reached SendGrid {copies} times")
+            why = f"{key} reached SendGrid at {sent[key]}; ledger {state} ({error})"
+            row.add("dup_email", case, why)
         if state not in DELIVERED:
             row.add("undelivered", case, f"{key} is {state} ({error}); at SendGrid: {copies}")
         elif state == "sent" and copies == 0:

@@ -26,6 +26,13 @@ from standins.stripe_api.webhooks import sign
 
 MAX_BACKOFF = 4.0
 CONCURRENCY = 8
+# The endpoint's subscription (README, "Settings to change in Stripe"): Stripe sends only these.
+SUBSCRIBED = frozenset({
+    "invoice.payment_failed", "invoice.paid", "invoice.payment_succeeded",
+    "invoice.payment_action_required", "invoice.voided", "invoice.marked_uncollectible",
+    "customer.subscription.deleted", "customer.updated", "payment_method.attached",
+    "setup_intent.succeeded",
+})  # fmt: skip
 
 
 @dataclass
@@ -78,6 +85,8 @@ class Relay:
         return JSONResponse({"received": True})
 
     def _accept(self, delivery: Delivery) -> None:
+        if delivery.type not in SUBSCRIBED:
+            return
         if delivery.id not in self.deliveries:  # the stand-in may itself resend
             self.deliveries[delivery.id] = delivery
             self._queue.put_nowait(delivery)
@@ -85,7 +94,8 @@ class Relay:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._server.start)
-        self._http = httpx.AsyncClient(timeout=15)
+        # Idle connections are dropped before uvicorn's 5 s keep-alive can close one under us.
+        self._http = httpx.AsyncClient(timeout=15, limits=httpx.Limits(keepalive_expiry=2.0))
         self._tasks = [asyncio.create_task(self._work()) for _ in range(CONCURRENCY)]
 
     async def _work(self) -> None:

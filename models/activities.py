@@ -39,8 +39,10 @@ class InvoiceContextResult(BaseModel):
     subscription_id: str | None = None
     # A canceled subscription (or an invoice no longer open) means there is nothing to dun.
     subscription_status: str | None = None
-    # The card Stripe charges by default: the final action first tries a card the case never has.
+    # The card Stripe charges by default, and the card whose charge failed (when Stripe says):
+    # a default that differs is a new card the customer gave before the case existed.
     default_payment_method: str | None = None
+    failed_payment_method: str | None = None
     # The last decline, read from Stripe when the case was opened without one.
     decline_code: str | None = None
     advice_code: str | None = None

@@ -29,6 +29,7 @@ from models.temporal import ensure_search_attributes
 from standins.sendgrid_api import create_app as create_sendgrid_app
 from standins.server import BackgroundServer
 from standins.stripe_api import create_app as create_stripe_app
+from tests.standin_control import SendGridControl, StripeControl
 from worker import build_activities, build_worker
 from workflows.search_attributes import ALL_KEYS
 
@@ -150,6 +151,20 @@ def settings(
         dunning_support_token="test-support-token",
         _env_file=None,  # type: ignore[call-arg]
     )
+
+
+@pytest.fixture
+def stripe_control(settings: Settings) -> Iterator[StripeControl]:
+    """The Stripe stand-in's test controls and a real SDK client pointed at it. The stand-in
+    serves the whole session: faults a test armed and did not use are cleared after it."""
+    control = StripeControl(settings)
+    yield control
+    control.clear_faults()
+
+
+@pytest.fixture
+def sendgrid(settings: Settings) -> SendGridControl:
+    return SendGridControl(settings)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,10 @@ from activities.stripe_client import make_stripe_client
 from models.dunning import DunningInput
 from models.settings import Settings
 
+# Stripe's test cards (docs.stripe.com/testing#declined-payments) that the scenarios fail with.
+INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
+EXPIRED = "pm_card_chargeDeclinedExpiredCard"
+
 
 @dataclass
 class FailedInvoice:
@@ -66,6 +70,9 @@ class StripeControl:
 
     def fault(self, mode: str, count: int = 1, **extra: Any) -> None:
         self.http.post("/faults", json={"mode": mode, "count": count, **extra}).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.http.delete("/faults").raise_for_status()
 
     def requests(self) -> list[dict[str, Any]]:
         body = self.http.get("/requests").raise_for_status().json()

@@ -170,6 +170,21 @@ class Case:
                 self.last_decline_code = context.decline_code
                 self.last_advice_code = context.advice_code
             self.note_decline(self.last_decline_code, self.last_advice_code)
+            if context.failed_payment_method:
+                self.tried_payment_methods.append(context.failed_payment_method)
+            new_default = context.default_payment_method
+            if new_default and context.failed_payment_method not in (None, new_default):
+                # The customer changed their default card before this case existed (its
+                # webhook came while the case could not be reached): charge it now.
+                self.new_card(new_default)
+
+    def untried_card(self, card: str | None) -> bool:
+        """A card the case never charged. When Stripe did not say which card failed, the
+        default at opening counts as tried: never retry a card that may have hard-declined."""
+        if not card or card in self.tried_payment_methods:
+            return False
+        opening = self.context.default_payment_method if self.context else None
+        return bool(self.context and self.context.failed_payment_method) or card != opening
 
     def note_decline(self, code: str | None, advice: str | None) -> None:
         self.last_decline_code, self.last_advice_code = code, advice

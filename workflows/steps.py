@@ -144,11 +144,8 @@ class CaseSteps:
         case.busy = "finalizing"
         try:
             check = await self.calls.check_invoice()
-            known = set(case.tried_payment_methods)
-            if case.context and case.context.default_payment_method:
-                known.add(case.context.default_payment_method)
             card = check.default_payment_method
-            if check.invoice_status == "open" and card and card not in known:
+            if check.invoice_status == "open" and case.untried_card(card):
                 case.busy = None
                 charged = await self.charge(Trigger.LAST_LOOK, None, payment_method=card)
                 case.set_schedule(engine.after_retry_now(case.schedule, charged, workflow.now()))

@@ -117,6 +117,12 @@ def control_router(core: Core) -> APIRouter:
             )
             return {"faults": [vars(f) for f in store.faults if f.remaining > 0]}
 
+    @router.delete("/faults")
+    def clear_faults() -> dict[str, Any]:
+        with store.lock:
+            store.faults.clear()
+            return {"faults": []}
+
     @router.get("/faults")
     def list_faults() -> dict[str, Any]:
         with store.lock:

@@ -12,17 +12,7 @@ from activities.stripe_client import make_stripe_client
 from models.notification_store import NotificationStore
 from models.settings import Settings
 from models.store import Ledger
-from tests.standin_control import FailedInvoice, SendGridControl, StripeControl
-
-
-@pytest.fixture
-def stripe_control(settings: Settings) -> StripeControl:
-    return StripeControl(settings)
-
-
-@pytest.fixture
-def sendgrid(settings: Settings) -> SendGridControl:
-    return SendGridControl(settings)
+from tests.standin_control import FailedInvoice
 
 
 @pytest.fixture

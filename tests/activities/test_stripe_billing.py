@@ -19,9 +19,7 @@ from models.settings import Settings
 from models.store import Ledger
 from policies.engine import Trigger
 from tests.activities.conftest import open_case
-from tests.standin_control import FailedInvoice, StripeControl
-
-INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
+from tests.standin_control import INSUFFICIENT, FailedInvoice, StripeControl
 
 
 def pay_requests(control: StripeControl, invoice: str) -> list[dict]:

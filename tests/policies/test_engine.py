@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,7 +128,7 @@ def test_scheduled_charges_keep_their_spacing_even_after_an_outage(
 ) -> None:
     _, log = simulate(DEFAULT, script, first)
     charges = [e[1] for e in log if e[0] == ActionKind.RUN_STEP and e[2]]
-    gaps = [later - earlier for earlier, later in zip(charges, charges[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(charges)]
     assert all(gap >= DEFAULT.min_charge_spacing for gap in gaps)
 
 

@@ -17,11 +17,16 @@ from models.settings import Settings
 from models.store import Ledger
 from starter.cases import start_case
 from tests.deadline import eventually
-from tests.standin_control import FailedInvoice, SendGridControl, StripeControl
+from tests.standin_control import (
+    EXPIRED,
+    INSUFFICIENT,
+    FailedInvoice,
+    SendGridControl,
+    StripeControl,
+)
 from workflows.dunning import DunningWorkflow
 
-INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"
-EXPIRED = "pm_card_chargeDeclinedExpiredCard"
+__all__ = ["EXPIRED", "INSUFFICIENT", "advance_until", "ledger_rows", "open_case", "sent_keys"]
 
 
 async def advance_until(

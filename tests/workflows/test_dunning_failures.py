@@ -140,7 +140,7 @@ async def test_sendgrid_outage_is_retried_and_the_message_goes_out_once(
 
 
 async def test_authentication_needed_sends_the_payment_link(
-    time_env: WorkflowEnvironment, run_worker, stripe_control, sendgrid
+    time_env: WorkflowEnvironment, run_worker, stripe_control, sendgrid, ledger
 ) -> None:
     case = stripe_control.failed_invoice("pm_card_authenticationRequired")
     async with run_worker(time_env.client) as task_queue:
@@ -164,6 +164,28 @@ async def test_authentication_needed_sends_the_payment_link(
     assert keys[0] == "ask:authentication:0" and keys[-1] == "recovered"
     assert (result.outcome, result.amount_recovered) == (Outcome.RECOVERED, 1200)
     assert stripe_control.charge_count(case.invoice) == 1
+    (outcome,) = ledger_rows(ledger, CaseOutcome, case.invoice)
+    assert (outcome.outcome, outcome.amount_recovered) == ("recovered", 1200)
+
+
+async def test_payment_action_required_sends_the_authentication_email(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, sendgrid
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    async with run_worker(time_env.client) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.attempts == 1)
+        await handle.signal(DunningWorkflow.payment_action_required, PaymentActionRequiredInput())
+        state = await advance_until(
+            time_env, handle, lambda s: "authentication_needed" in s.notifications_sent
+        )
+        await handle.terminate("test done")
+
+    assert state.decline_class == "authentication"
+    assert sent_keys(sendgrid, case.invoice) == ["ask:authentication:1"]
+    (message,) = sendgrid.messages(case.invoice)
+    invoice = stripe_control.sdk.v1.invoices.retrieve(case.invoice)
+    assert invoice.hosted_invoice_url and invoice.hosted_invoice_url in message["text"]
 
 
 async def test_case_opened_without_decline_code_reads_it_from_stripe(
