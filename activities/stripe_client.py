@@ -88,9 +88,7 @@ def last_decline(client: stripe.StripeClient, invoice: Any) -> Any:
             return error
     intent_id = object_id(get(invoice, "payment_intent"))
     if intent_id:
-        intent = optional(
-            "payment intent", lambda: client.v1.payment_intents.retrieve(intent_id)
-        )
+        intent = optional("payment intent", lambda: client.v1.payment_intents.retrieve(intent_id))
         return get(intent, "last_payment_error")
     return None
 
