@@ -11,6 +11,7 @@ listed by NotificationStore.unresolved, rather than risk a duplicate.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from datetime import UTC, timedelta
 from typing import Any, NoReturn
@@ -30,6 +31,7 @@ from models.notification_store import NotificationStore
 from models.settings import Settings
 
 DEDUPE_ARG = "dunning_dedupe_key"
+log = logging.getLogger("dunning.email")
 
 # SendGrid builds the Email Activity feed asynchronously from processed events, so a message it
 # accepted moments ago may not be listed yet. And an earlier attempt may still be sending: a
@@ -115,6 +117,7 @@ class EmailActivities:
             subject=rendered.subject,
             body_text=rendered.text,
         )
+        log.debug("Claim %s attempt %s: %s, %s", input.dedupe_key, attempt, claimed, row.status)
         if not claimed and row.status == "uncertain":
             resolved = self._resolve(input, row, attempt)
             if resolved is not None:
@@ -218,6 +221,7 @@ class EmailActivities:
             return SendEmailResult(dedupe_key=key, status="uncertain", detail=detail)
         except (TimeoutError, URLError) as exc:
             raise SendGridRetryableError(f"Email Activity API unreachable: {exc}") from exc
+        log.info("Uncertain %s: %s in SendGrid's activity", key, "found" if found else "not")
         if found is not None:
             msg_id = str(found["msg_id"])
             self.notifications.settle(key, "sent", provider_message_id=msg_id, error=None)

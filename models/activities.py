@@ -9,7 +9,11 @@ from pydantic import BaseModel, Field
 
 from models.dunning import Outcome
 from policies.engine import Trigger
-from policies.schema import FinalAction, Policy
+from policies.schema import FinalAction, Level, Policy, StepTemplate
+
+# Every message a case sends: the policy's step templates and the workflow's own.
+Template = StepTemplate | Literal["authentication_needed", "canceled", "recovered"]
+SupportAction = Literal["grant_grace", "pause", "resume", "retry_now", "stop"]
 
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 
@@ -108,8 +112,8 @@ class FinalActionResult(BaseModel):
 class SendEmailInput(BaseModel):
     invoice_id: str
     dedupe_key: str
-    template: str
-    level: str | None = None
+    template: Template
+    level: Level | None = None
     step: int | None = None
     to_email: str | None = None
     customer_id: str
@@ -134,7 +138,7 @@ class SendEmailResult(BaseModel):
 class RecordSupportActionInput(BaseModel):
     invoice_id: str
     request_id: str
-    action: str
+    action: SupportAction
     by: str
     reason: str | None = None
     days: int | None = None

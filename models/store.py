@@ -23,12 +23,17 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING: True when the row is new."""
+def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING: True when the row is new.
+
+    Decided by RETURNING, not rowcount: with psycopg 3 (SQLAlchemy's default driver for a plain
+    `postgresql://` URL once it is installed) the dialect adds RETURNING for the primary key and
+    the cursor's rowcount is -1, which would make every duplicate look new.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing()
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
+    return session.execute(stmt).first() is not None
 
 
 class Ledger:

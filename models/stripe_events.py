@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, Integer, String, Text, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from models.ledger import Base, utcnow
+from models.store import insert_ignore
 
 EventStatus = Literal["processing", "done", "ignored", "failed"]
 FINAL_STATUSES = ("done", "ignored")
@@ -93,10 +93,7 @@ class StripeEventStore:
             "deliveries": 1,
         }
         with self.sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = insert(StripeEvent).values(**values).on_conflict_do_nothing()
-            if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
+            if insert_ignore(session, StripeEvent, values):
                 return Claim(owned=True, status="processing")
             # The row exists: lock it so two redeliveries cannot both take a failed claim.
             row = session.scalars(

@@ -84,6 +84,7 @@ def render(report: RecoveryReport) -> None:
         ("Stopped by support", report.stopped),
         ("Already paid", report.already_paid),
         ("Voided", report.voided),
+        ("Ended with an error", report.errors),
     ]
     for label, count in rows:
         share = count / report.opened if report.opened else None
@@ -96,6 +97,11 @@ def render(report: RecoveryReport) -> None:
     )
     amounts = ", ".join(plain_amount(n, c) for c, n in report.amount_recovered.items())
     console.print(f"Amount recovered: [bold]{amounts or '–'}[/]\n")
+    if report.unresolved_messages:
+        console.print(
+            f"[bold yellow]{report.unresolved_messages:,} message(s) with unknown delivery[/]"
+            " (ledger notifications `uncertain`): SendGrid could not confirm them; look at them.\n"
+        )
 
     codes = Table(title="By first decline code", box=box.SIMPLE_HEAD)
     for name in ("Decline code", "Opened", "Closed", "Recovered", "Rate"):

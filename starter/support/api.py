@@ -24,6 +24,8 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from models.dunning import (
+    MAX_BY,
+    MAX_REASON,
     CaseStatus,
     DunningState,
     GrantGraceResult,
@@ -60,17 +62,17 @@ log = logging.getLogger("dunning.support")
 
 class GraceRequest(BaseModel):
     days: int = Field(description="days to add; the policy limits each grant and the total")
-    reason: str = Field(description="why, for the audit log")
-    by: str = Field(description="who grants it, for the audit log")
+    reason: str = Field(max_length=MAX_REASON, description="why, for the audit log")
+    by: str = Field(max_length=MAX_BY, description="who grants it, for the audit log")
 
 
 class ReasonRequest(BaseModel):
-    reason: str = Field(description="why, for the audit log")
-    by: str = Field(description="who does it, for the audit log")
+    reason: str = Field(max_length=MAX_REASON, description="why, for the audit log")
+    by: str = Field(max_length=MAX_BY, description="who does it, for the audit log")
 
 
 class ByRequest(BaseModel):
-    by: str = Field(description="who does it, for the audit log")
+    by: str = Field(max_length=MAX_BY, description="who does it, for the audit log")
 
 
 # auto_error=False: a missing header reaches our check, which answers 401 in our shape.

@@ -15,7 +15,7 @@ ordered-set aggregates) the durations are fetched and the median taken in Python
 from __future__ import annotations
 
 import statistics
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -25,19 +25,23 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    and_,
     case,
     cast,
     func,
     literal,
     null,
+    or_,
     select,
     union_all,
 )
 from sqlalchemy.orm import Session
 
-from models.ledger import Case, CaseOutcome
+from models.ledger import Case, CaseOutcome, Notification, utcnow
 
 RECOVERED = "recovered"
+# A claim this old that was never settled: its worker died and no retry has resolved it yet.
+UNSETTLED_AFTER = timedelta(minutes=10)
 # The schedule ran out and the policy's final action was applied.
 CANCELED = ("subscription_canceled", "marked_uncollectible", "left_past_due")
 
@@ -76,6 +80,10 @@ class RecoveryReport(BaseModel):
     stopped: int = Field(description="stopped by support")
     already_paid: int = Field(description="paid before dunning started")
     voided: int
+    errors: int = Field(description="ended with an error: what Stripe refused is outcomes.reason")
+    unresolved_messages: int = Field(
+        description="messages whose delivery is unknown (uncertain, or claimed and never settled)"
+    )
     median_seconds_to_recovery: float | None = Field(
         description="median of outcomes.closed_at − cases.opened_at over recovered cases"
     )
@@ -197,10 +205,28 @@ def compute_report(
         stopped=by_outcome.get("stopped", 0),
         already_paid=by_outcome.get("already_paid", 0),
         voided=by_outcome.get("voided", 0),
+        errors=by_outcome.get("error", 0),
+        unresolved_messages=_unresolved(session, since, until),
         median_seconds_to_recovery=_median_seconds(session, since, until),
         by_decline_code=by_code,
         by_step=by_step,
     )
+
+
+def _unresolved(session: Session, since: datetime | None, until: datetime | None) -> int:
+    """Messages nobody can vouch for: support should look (see NotificationStore.unresolved)."""
+    stale = utcnow() - UNSETTLED_AFTER
+    unsettled = or_(
+        Notification.status == "uncertain",
+        and_(Notification.status == "claimed", Notification.created_at < stale),
+    )
+    query = (
+        select(func.count())
+        .select_from(Notification)
+        .join(Case, Case.invoice_id == Notification.invoice_id)
+        .where(unsettled, *_window(since, until))
+    )
+    return int(session.scalar(query) or 0)
 
 
 def _median_seconds(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from models.migrate import upgrade_to_head
+from models.notification_store import NotificationStore
 from models.settings import get_settings
 from models.store import Ledger, make_engine
 from standins.server import free_port
@@ -59,6 +60,8 @@ EXPECTED = RecoveryReport(
     stopped=1,
     already_paid=1,
     voided=1,
+    errors=0,
+    unresolved_messages=0,
     median_seconds_to_recovery=3 * 86400.0,
     by_decline_code=[
         DeclineCodeRow(
@@ -128,6 +131,26 @@ def test_every_figure_of_the_window(pg_ledger: Ledger) -> None:
     assert report(pg_ledger, SINCE, UNTIL) == EXPECTED
 
 
+def test_errors_and_messages_of_unknown_delivery_are_counted(ledger: Ledger) -> None:
+    since = datetime(2031, 1, 1, tzinfo=UTC)
+    for n, status in enumerate(("uncertain", "claimed", "sent")):
+        invoice = f"in_report_unresolved_{n}"
+        ledger.open_case(
+            invoice_id=invoice, workflow_id=f"dunning-{invoice}", customer_id="cus_report",
+            amount_due=100, currency="eur", policy="default", opened_at=since + n * DAY,
+        )  # fmt: skip
+        notifications = NotificationStore(ledger.sessions)
+        key = f"dunning-{invoice}:step:2"
+        # A claim from long ago that nobody settled counts; a fresh one may still be sending.
+        notifications.claim(1, invoice_id=invoice, dedupe_key=key, template="reminder")
+        notifications.settle(key, status)
+    ledger.record_outcome(
+        "in_report_unresolved_0", "error", "eur", attempts=0, closed_at=since, reason="Stripe 404"
+    )
+    figures = report(ledger, since, since + 30 * DAY)
+    assert (figures.errors, figures.unresolved_messages) == (1, 1)
+
+
 def test_since_is_inclusive_and_until_exclusive(pg_ledger: Ledger) -> None:
     before = report(pg_ledger, SINCE - DAY, SINCE)
     after = report(pg_ledger, UNTIL, UNTIL + DAY)
@@ -146,7 +169,8 @@ def test_an_empty_window_has_no_rates(pg_ledger: Ledger) -> None:
         "recovery_rate_closed": None, "amount_recovered": {}, "canceled": 0,
         "canceled_by": {"subscription_canceled": 0, "marked_uncollectible": 0,
                         "left_past_due": 0},
-        "stopped": 0, "already_paid": 0, "voided": 0, "median_seconds_to_recovery": None,
+        "stopped": 0, "already_paid": 0, "voided": 0, "errors": 0, "unresolved_messages": 0,
+        "median_seconds_to_recovery": None,
         "by_decline_code": [], "by_step": [],
     }  # fmt: skip
 

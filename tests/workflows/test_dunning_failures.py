@@ -67,7 +67,7 @@ async def test_transient_stripe_500_during_a_retry_gives_one_charge_and_one_emai
     async with run_worker(time_env.client) as task_queue:
         handle = await start_case(time_env.client, case.dunning_input(), task_queue)
         await advance_until(time_env, handle, lambda s: s.attempts == 1)
-        stripe_control.fault("500", count=2, path_contains="/pay")
+        stripe_control.fault("500", count=2, path_contains=f"{case.invoice}/pay")
         state = await advance_until(time_env, handle, lambda s: s.current_step == 2)
         await handle.terminate("test done")
 
@@ -75,6 +75,9 @@ async def test_transient_stripe_500_during_a_retry_gives_one_charge_and_one_emai
     assert stripe_control.charge_count(case.invoice) == 3  # original + attempt 1 + attempt 2
     pays = [r for r in stripe_control.requests() if r["path"].endswith(f"{case.invoice}/pay")]
     assert [r["status"] for r in pays[-3:]] == [500, 500, 402]
+    # Stripe saved each 500 under its key: the retries went out under new key generations.
+    key = f"dunning-{case.invoice}:charge:2"
+    assert [r["idempotency_key"] for r in pays[-3:]] == [key, f"{key}:r2", f"{key}:r3"]
     assert sent_keys(sendgrid, case.invoice) == ["step:2"]
     assert [a.attempt_no for a in ledger_rows(ledger, Attempt, case.invoice)] == [1, 2]
 
@@ -85,7 +88,7 @@ async def test_lost_stripe_response_is_replayed_not_charged_twice(
     case = stripe_control.failed_invoice(INSUFFICIENT)
     stripe_control.use_card(case.customer, "pm_card_visa")
     # The charge happens but the answer arrives after the client's 3 s timeout.
-    stripe_control.fault("hang", count=1, path_contains="/pay", hang_seconds=5)
+    stripe_control.fault("hang", count=1, path_contains=f"{case.invoice}/pay", hang_seconds=5)
     async with run_worker(time_env.client) as task_queue:
         handle = await start_case(time_env.client, case.dunning_input(), task_queue)
         result = await handle.result()

@@ -4,8 +4,12 @@ seconds while a signal or update arrives, then answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from models.dunning import (
@@ -17,7 +21,7 @@ from models.dunning import (
 )
 from starter.cases import start_case
 from tests.deadline import eventually
-from tests.standin_control import StripeControl
+from tests.standin_control import FailedInvoice, StripeControl
 from tests.workflows.helpers import EXPIRED, INSUFFICIENT, advance_until, sent_keys
 from workflows.dunning import DunningWorkflow
 
@@ -40,10 +44,20 @@ async def charge_in_flight(control: StripeControl, invoice: str) -> None:
     await eventually(pending, within=60, what="a charge in flight")
 
 
-def to_step_two(env: WorkflowEnvironment) -> asyncio.Future[None]:
-    """Skip to step 2 (day 3) and no further. The server's sleep returns once the workflow
-    is idle again, so it runs beside the test while the held charge is in flight."""
-    return asyncio.ensure_future(env.sleep(timedelta(days=2, hours=1)))
+@contextlib.asynccontextmanager
+async def step_two_charging(
+    env: WorkflowEnvironment, control: StripeControl, case: FailedInvoice, task_queue: str
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """A case whose step-2 charge (day 3) is in flight while the body runs. Time skips to
+    day 3 and no further: the server's sleep returns once the workflow is idle again, so it
+    runs beside the body while the held charge runs in real time, as in production."""
+    handle = await start_case(env.client, case.dunning_input(), task_queue)
+    await advance_until(env, handle, lambda s: s.attempts == 1)
+    hold_next_charge(control, case.invoice)
+    sleeping = asyncio.ensure_future(env.sleep(timedelta(days=2, hours=1)))
+    await charge_in_flight(control, case.invoice)
+    yield handle
+    await sleeping
 
 
 async def test_a_card_given_while_a_charge_runs_gets_its_own_charge(
@@ -76,14 +90,9 @@ async def test_no_step_email_after_a_pause_accepted_during_its_charge(
 ) -> None:
     case = stripe_control.failed_invoice(INSUFFICIENT)
     async with run_worker(time_env.client, stripe_timeout_seconds=20) as task_queue:
-        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
-        await advance_until(time_env, handle, lambda s: s.attempts == 1)
-        hold_next_charge(stripe_control, case.invoice)
-        sleeping = to_step_two(time_env)
-        await charge_in_flight(stripe_control, case.invoice)
-        pause = PauseInput(reason="customer called", by="dana")
-        await handle.execute_update(DunningWorkflow.pause, pause)
-        await sleeping
+        async with step_two_charging(time_env, stripe_control, case, task_queue) as handle:
+            pause = PauseInput(reason="customer called", by="dana")
+            await handle.execute_update(DunningWorkflow.pause, pause)
         state = await advance_until(time_env, handle, lambda s: s.attempts == 2, step=timedelta(0))
         await handle.terminate("test done")
 
@@ -96,14 +105,9 @@ async def test_no_reminder_after_a_payment_reported_during_the_charge(
 ) -> None:
     case = stripe_control.failed_invoice(INSUFFICIENT)
     async with run_worker(time_env.client, stripe_timeout_seconds=20) as task_queue:
-        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
-        await advance_until(time_env, handle, lambda s: s.attempts == 1)
-        hold_next_charge(stripe_control, case.invoice)
-        sleeping = to_step_two(time_env)
-        await charge_in_flight(stripe_control, case.invoice)
-        paid = PaymentSucceededInput(amount_paid=1200)
-        await handle.signal(DunningWorkflow.payment_succeeded, paid)
-        await sleeping
+        async with step_two_charging(time_env, stripe_control, case, task_queue) as handle:
+            paid = PaymentSucceededInput(amount_paid=1200)
+            await handle.signal(DunningWorkflow.payment_succeeded, paid)
         await advance_until(time_env, handle, lambda s: s.outcome is not None, step=timedelta(0))
         result = await handle.result()
 
