@@ -28,6 +28,7 @@ from starter.cases import case_handle
 from starter.cli import app, processes
 from starter.cli import demo as demo_logic
 from starter.cli.devtemporal import temporal_argv
+from tests.deadline import eventually_sync
 from workflows.dunning import DunningWorkflow
 from workflows.search_attributes import ALL_KEYS
 
@@ -165,18 +166,13 @@ def test_stop_kills_the_whole_group_even_when_sigterm_is_ignored(
     # A shell ignoring SIGTERM, with a grandchild (inheriting that) in its process group.
     script = "trap '' TERM; sleep 60 & echo $!; wait"
     child = procs.spawn("stubborn", ["sh", "-c", script], dict(os.environ), echo=False)
-    deadline = time.monotonic() + 10
-    while not child.tail and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually_sync(lambda: child.tail, within=10, what="the child's first line")
     grandchild = int(child.tail[0])
     started = time.monotonic()
     procs.stop(("stubborn",))
     assert time.monotonic() - started < 5
     assert not child.running
-    deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild)
+    eventually_sync(lambda: not _alive(grandchild), within=5, what="the grandchild stopped")
     assert (tmp_path / ".dev" / "logs" / "stubborn.log").read_text().strip() == str(grandchild)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -11,19 +10,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.dunning import CaseStatus, GrantGraceInput
 from starter.cases import start_case
+from tests.deadline import eventually
 from tests.workflows.helpers import INSUFFICIENT, advance_until
 from workflows import search_attributes as sa
 from workflows.dunning import DunningWorkflow
 
 
-async def listed(client: Client, query: str, expected: int, wait_seconds: float = 15) -> list[str]:
+async def listed(client: Client, query: str, expected: int, within: float = 15) -> list[str]:
     """Visibility is eventually consistent: poll until the list settles on `expected` ids."""
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while True:
-        ids = [wf.id async for wf in client.list_workflows(query)]
-        if len(ids) == expected or asyncio.get_running_loop().time() > deadline:
-            return ids
-        await asyncio.sleep(0.3)
+
+    async def ids() -> list[str]:
+        return [wf.id async for wf in client.list_workflows(query)]
+
+    return await eventually(ids, lambda found: len(found) == expected, within, what=query)
 
 
 async def test_search_attributes_summaries_and_details(
