@@ -163,12 +163,17 @@ def stripe_control(settings: Settings) -> Iterator[StripeControl]:
 
 
 @pytest.fixture
-def sendgrid(settings: Settings) -> SendGridControl:
-    return SendGridControl(settings)
+def sendgrid(settings: Settings) -> Iterator[SendGridControl]:
+    control = SendGridControl(settings)
+    yield control
+    control.clear_faults()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test. The server stops skipping time while any activity is
+    running, and measures that activity's timeout in skipped time: an activity a test's worker
+    dropped at shutdown would freeze the clock for every later test sharing the server."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),

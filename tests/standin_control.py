@@ -104,6 +104,9 @@ class SendGridControl:
             "/faults", json={"status": status, "count": count, **extra}
         ).raise_for_status()
 
+    def clear_faults(self) -> None:
+        self.http.delete("/faults").raise_for_status()
+
     def delay(self, seconds: float, count: int = 1, to_contains: str | None = None) -> None:
         """Slow sends: SendGrid takes the request after `seconds`, if the client still waits."""
         self.fault(202, count, delay_seconds=seconds, mode="delay", to_contains=to_contains)

@@ -238,6 +238,11 @@ def create_app(api_key: str | None = None) -> FastAPI:
     def get_feed() -> dict[str, Any]:
         return {**asdict(store.feed), "queries": store.queries()}
 
+    @app.delete("/_standin/faults")
+    def clear_faults() -> list[dict[str, Any]]:
+        store.clear_faults()
+        return []
+
     @app.get("/_standin/faults")
     def list_faults() -> list[dict[str, Any]]:
         return store.pending_faults()

@@ -194,6 +194,10 @@ class Store:
                     return fault
             return None
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def pending_faults(self) -> list[dict[str, Any]]:
         with self._lock:
             return [asdict(f) for f in self._faults if f.remaining > 0]

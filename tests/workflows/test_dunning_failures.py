@@ -68,7 +68,9 @@ async def test_transient_stripe_500_during_a_retry_gives_one_charge_and_one_emai
         handle = await start_case(time_env.client, case.dunning_input(), task_queue)
         await advance_until(time_env, handle, lambda s: s.attempts == 1)
         stripe_control.fault("500", count=2, path_contains=f"{case.invoice}/pay")
-        state = await advance_until(time_env, handle, lambda s: s.current_step == 2)
+        state = await advance_until(
+            time_env, handle, lambda s: "payment_failed" in s.notifications_sent
+        )
         await handle.terminate("test done")
 
     assert state.attempts == 2
