@@ -283,21 +283,3 @@ def test_email_activity_api_errors_are_retried_before_deciding(
     assert sendgrid.messages(message.invoice_id) == []
     assert run(eager, message, attempt=3).status == "sent"
     assert len(sendgrid.messages(message.invoice_id)) == 1
-
-
-def test_unresolved_lists_uncertain_and_stale_claims(
-    ledger: Ledger, message: SendEmailInput
-) -> None:
-    store = NotificationStore(ledger.sessions)
-    keys = {s: f"{message.dedupe_key}:{s}" for s in ("uncertain", "stale", "fresh", "sent")}
-    for key in keys.values():
-        store.claim(attempt=1, invoice_id=message.invoice_id, dedupe_key=key, template="x")
-    store.settle(keys["uncertain"], "uncertain", error="timeout")
-    store.settle(keys["sent"], "sent")
-    age_claim(ledger, keys["stale"], 11 * 60)
-    age_claim(ledger, keys["uncertain"], 60)
-    listed = store.unresolved(claimed_for=timedelta(minutes=10), invoice_id=message.invoice_id)
-    assert [(n.dedupe_key, n.status) for n in listed] == [
-        (keys["stale"], "claimed"),
-        (keys["uncertain"], "uncertain"),
-    ]

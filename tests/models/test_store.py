@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
+from models.ledger import Notification, utcnow
 from models.notification_store import NotificationStore
 from models.store import Ledger, make_engine
 
@@ -31,3 +33,30 @@ def test_a_second_claim_of_a_key_is_refused(database_url: str, driver: str) -> N
     claimed, row = notifications.claim(2, invoice_id=invoice, dedupe_key=key, template="reminder")
     assert (claimed, row.status, row.claim_attempt) == (False, "uncertain", 1)
     ledger.engine.dispose()
+
+
+def test_unresolved_lists_uncertain_and_stale_claims(ledger: Ledger) -> None:
+    invoice = "in_store_unresolved"
+    ledger.open_case(
+        invoice_id=invoice, workflow_id="w", customer_id="c", amount_due=1, currency="eur",
+        policy="default", opened_at=datetime.now(UTC),
+    )  # fmt: skip
+    store = NotificationStore(ledger.sessions)
+    keys = {s: f"dunning-{invoice}:{s}" for s in ("uncertain", "stale", "fresh", "sent")}
+    for key in keys.values():
+        store.claim(attempt=1, invoice_id=invoice, dedupe_key=key, template="x")
+    store.settle(keys["uncertain"], "uncertain", error="timeout")
+    store.settle(keys["sent"], "sent")
+    claimed_at = {keys["stale"]: 11 * 60, keys["uncertain"]: 60}
+    with ledger.sessions.begin() as session:
+        for key, seconds in claimed_at.items():
+            session.execute(
+                update(Notification)
+                .where(Notification.dedupe_key == key)
+                .values(created_at=utcnow() - timedelta(seconds=seconds))
+            )
+    listed = store.unresolved(claimed_for=timedelta(minutes=10), invoice_id=invoice)
+    assert [(n.dedupe_key, n.status) for n in listed] == [
+        (keys["stale"], "claimed"),
+        (keys["uncertain"], "uncertain"),
+    ]
