@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, select, update
+from sqlalchemy import Engine, create_engine, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,14 +82,6 @@ class Ledger:
                 .values(closed_at=closed_at)
             )
             return inserted
-
-    def case_money(self, invoice_id: str) -> tuple[str, int]:
-        """The case's currency and the amount that was due when it opened."""
-        with self.sessions() as session:
-            row = session.execute(
-                select(Case.currency, Case.amount_due).where(Case.invoice_id == invoice_id)
-            ).first()
-        return (row.currency, row.amount_due) if row else ("usd", 0)
 
     def record_support_action(self, **values: Any) -> bool:
         with self.sessions.begin() as session:

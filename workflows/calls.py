@@ -10,6 +10,7 @@ returns the activity's result; deciding what the result means stays in the workf
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -53,6 +54,22 @@ LEDGER_RETRY = RetryPolicy(
 )
 LEDGER_DEADLINE = timedelta(hours=24)
 CALL_TIMEOUT = timedelta(seconds=60)
+# The timeouts and retries of each external system, in one place.
+STRIPE_CALL: dict[str, Any] = {
+    "start_to_close_timeout": CALL_TIMEOUT,
+    "schedule_to_close_timeout": STRIPE_DEADLINE,
+    "retry_policy": STRIPE_RETRY,
+}
+EMAIL_CALL: dict[str, Any] = {
+    "start_to_close_timeout": CALL_TIMEOUT,
+    "schedule_to_close_timeout": EMAIL_DEADLINE,
+    "retry_policy": EMAIL_RETRY,
+}
+LEDGER_CALL: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": LEDGER_DEADLINE,
+    "retry_policy": LEDGER_RETRY,
+}
 
 NEEDED_ACTION = {
     DeclineClass.NEW_PAYMENT_METHOD: "update_payment_method",
@@ -90,9 +107,7 @@ class CaseCalls:
             ),
             result_type=InvoiceContextResult,
             summary=f"Read invoice {case.invoice_id} from Stripe",
-            start_to_close_timeout=CALL_TIMEOUT,
-            schedule_to_close_timeout=STRIPE_DEADLINE,
-            retry_policy=STRIPE_RETRY,
+            **STRIPE_CALL,
         )
 
     async def charge(
@@ -117,9 +132,7 @@ class CaseCalls:
             ),
             result_type=RetryPaymentResult,
             summary=f"Charge attempt {attempt} ({trigger.value}{card}{key_note})",
-            start_to_close_timeout=CALL_TIMEOUT,
-            schedule_to_close_timeout=STRIPE_DEADLINE,
-            retry_policy=STRIPE_RETRY,
+            **STRIPE_CALL,
         )
 
     async def check_invoice(self) -> InvoiceCheckResult:
@@ -130,9 +143,7 @@ class CaseCalls:
             ),
             result_type=InvoiceCheckResult,
             summary="Last look: invoice status and the customer's default card",
-            start_to_close_timeout=CALL_TIMEOUT,
-            schedule_to_close_timeout=STRIPE_DEADLINE,
-            retry_policy=STRIPE_RETRY,
+            **STRIPE_CALL,
         )
 
     async def final_action(self) -> FinalActionResult:
@@ -147,9 +158,7 @@ class CaseCalls:
             ),
             result_type=FinalActionResult,
             summary=f"Final action: {policy.final.action}",
-            start_to_close_timeout=CALL_TIMEOUT,
-            schedule_to_close_timeout=STRIPE_DEADLINE,
-            retry_policy=STRIPE_RETRY,
+            **STRIPE_CALL,
         )
 
     async def email(
@@ -181,9 +190,7 @@ class CaseCalls:
             ),
             result_type=SendEmailResult,
             summary=f"Email: {template}",
-            start_to_close_timeout=CALL_TIMEOUT,
-            schedule_to_close_timeout=EMAIL_DEADLINE,
-            retry_policy=EMAIL_RETRY,
+            **EMAIL_CALL,
         )
 
     async def record_support(self, record: RecordSupportActionInput) -> None:
@@ -192,9 +199,7 @@ class CaseCalls:
             record,
             result_type=RecordSupportActionResult,
             summary=f"Record support action: {record.action}",
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=LEDGER_DEADLINE,
-            retry_policy=LEDGER_RETRY,
+            **LEDGER_CALL,
         )
 
     async def close_case(self) -> None:
@@ -218,7 +223,5 @@ class CaseCalls:
             ),
             result_type=CloseCaseResult,
             summary=f"Record the outcome: {case.outcome.value}",
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=LEDGER_DEADLINE,
-            retry_policy=LEDGER_RETRY,
+            **LEDGER_CALL,
         )
