@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     dunning_update_payment_url: str = ""
 
     worker_shutdown_seconds: float = Field(default=30.0, gt=0)
+    # How often the worker compares open ledger cases with Temporal (cases terminated,
+    # timed out or reset outside the workflow's own path); `dunning reconcile` runs it once.
+    dunning_reconcile_seconds: float = Field(default=300.0, gt=0)
 
     # Webhook / support API.
     api_host: str = "127.0.0.1"
