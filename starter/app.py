@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
@@ -86,7 +87,11 @@ def create_app(
         if owns_ledger:
             ledger.engine.dispose()
 
-    app = FastAPI(
+    # FastAPI's /docs and /redoc load their scripts from a CDN: a blank page offline.
+    # fastapi-offline serves the same Swagger UI assets from the installed package. No /redoc:
+    # ReDoc's bundle still fetches its "powered by" logo from a CDN.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="Dunning service",
         description=(
             "Receives Stripe webhooks and turns them into durable dunning cases on Temporal"
