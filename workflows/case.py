@@ -233,8 +233,8 @@ class Case:
         assert self.policy is not None
         self.set_schedule(engine.grant_grace(self.policy, self.schedule, days))
         self.grace.append(GraceGrant(days=days, reason=reason, by=by, at=now))
-        deadline = engine.final_deadline(self.policy, self.schedule, now)
-        return f"granted {days} days of grace; final action now at {deadline.isoformat()}"
+        # The new deadline is in the result (new_final_deadline), for each reader's time zone.
+        return f"granted {days} days of grace"
 
     def pause(self, reason: str, now: datetime) -> None:
         self.set_schedule(engine.pause(self.schedule, now))

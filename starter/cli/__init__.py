@@ -8,12 +8,14 @@ inside the commands so that `dunning --help` is instant.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+
+from starter.cli.help import PlainCommand, PlainGroup
 
 if TYPE_CHECKING:
     from models.settings import Settings
@@ -23,10 +25,18 @@ app = typer.Typer(
     help="Durable dunning for Stripe Billing on Temporal.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="markdown",
+    cls=PlainGroup,
+    # Plain help pages (starter/cli/help.py): typer's rich pages show type placeholders.
+    rich_markup_mode=None,
     # Locals of a crashing frame can hold API keys and webhook secrets: never print them.
     pretty_exceptions_show_locals=False,
 )
+
+
+def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`app.command` with the plain help page; every command module registers through it."""
+    return app.command(name, cls=PlainCommand, **kwargs)
+
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -101,12 +111,15 @@ def redact(url: str) -> str:
 @contextmanager
 def user_errors(temporal_address: str | None = None) -> Iterator[None]:
     """Turn the errors a user can fix into one line and exit code 1; bugs keep tracebacks."""
+    from models.settings import EncryptionConfigError
     from policies.loader import PolicyError
 
     try:
         yield
     except UserError as err:
         fail(str(err), err.code)
+    except EncryptionConfigError as err:
+        fail(str(err))
     except PolicyError as err:
         fail(f"bad policy file: {err}")
     except RuntimeError as err:

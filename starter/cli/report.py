@@ -15,7 +15,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from starter.cli import UserError, app, console, fail, load_settings, redact, user_errors
+from starter.cli import UserError, command, console, fail, load_settings, redact, user_errors
 
 if TYPE_CHECKING:
     from starter.support.report import RecoveryReport
@@ -155,7 +155,7 @@ def _read(database_url: str, since: datetime | None, until: datetime | None) -> 
         engine.dispose()
 
 
-@app.command(rich_help_panel="Reports")
+@command(rich_help_panel="Reports")
 def report(
     since: str | None = typer.Option(
         None, "--since", metavar="DATE", help=f"Cases opened at or after DATE. {DATE_HELP}"
@@ -167,7 +167,7 @@ def report(
 ) -> None:
     """Recovery report from the ledger: recovered, canceled, in progress, amounts, medians.
 
-    Every figure is about the cases *opened* in the window, whenever they closed: recovery
+    Every figure is about the cases opened in the window, whenever they closed: recovery
     rate of opened and of closed cases, amount recovered per currency, final actions, the
     median time to recovery, and recovery by first decline code and by schedule step.
     """

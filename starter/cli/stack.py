@@ -10,13 +10,13 @@ import sys
 
 import typer
 
-from starter.cli import app, console, load_settings, user_errors
+from starter.cli import command, console, load_settings, user_errors
 
 
-@app.command(rich_help_panel="Run")
+@command(rich_help_panel="Run")
 def dev(
     count: int = typer.Option(
-        6, "--count", "-n", min=0, max=50, help="Demo cases to create (0: none)."
+        6, "--count", "-n", min=0, max=50, metavar="N", help="Demo cases to create (0: none)."
     ),
     reset: bool = typer.Option(
         False, "--reset", help="Delete the dev databases in .dev/ first (a clean slate)."
@@ -34,7 +34,7 @@ def dev(
         run_dev(console, count=count, reset=reset)
 
 
-@app.command(rich_help_panel="Run")
+@command(rich_help_panel="Run")
 def worker() -> None:
     """Run the Temporal worker (TEMPORAL_ADDRESS, DUNNING_TASK_QUEUE, DUNNING_POLICY, ...)."""
     from models.temporal import connect
@@ -63,10 +63,14 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
-@app.command(rich_help_panel="Run")
+@command(rich_help_panel="Run")
 def api(
-    host: str | None = typer.Option(None, help="Interface to bind [default: API_HOST, 127.0.0.1]."),
-    port: int | None = typer.Option(None, min=1, max=65535, help="Port [default: API_PORT, 8000]."),
+    host: str | None = typer.Option(
+        None, metavar="HOST", help="Interface to bind [default: API_HOST, 127.0.0.1]."
+    ),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, metavar="PORT", help="Port [default: API_PORT, 8000]."
+    ),
 ) -> None:
     """Serve the Stripe webhook and support API (uvicorn): /webhooks/stripe, /healthz, /readyz."""
     from starter.cli import UserError
@@ -95,7 +99,7 @@ def api(
     uvicorn.run("starter.app:create_app", factory=True, host=host, port=port)
 
 
-@app.command(rich_help_panel="Run")
+@command(rich_help_panel="Run")
 def migrate() -> None:
     """Upgrade the database at DATABASE_URL to the newest schema (Alembic head)."""
     from starter.cli import UserError, redact
@@ -115,19 +119,26 @@ def migrate() -> None:
     console.print("[green]✓[/] Database schema is at head.")
 
 
-@app.command(rich_help_panel="Try it")
+@command(rich_help_panel="Try it")
 def demo(
-    count: int = typer.Option(6, "--count", "-n", min=1, max=50, help="Cases to create."),
+    count: int = typer.Option(
+        6, "--count", "-n", min=1, max=50, metavar="N", help="Cases to create."
+    ),
     api_url: str | None = typer.Option(
-        None, "--api", help="The dunning API [default: http://127.0.0.1:API_PORT]."
+        None, "--api", metavar="URL", help="The dunning API [default: http://127.0.0.1:API_PORT]."
     ),
     stripe_url: str | None = typer.Option(
         None,
         "--stripe",
+        metavar="URL",
         help="The Stripe stand-in [default: STRIPE_API_BASE, http://127.0.0.1:12111].",
     ),
     recover_after: float = typer.Option(
-        20.0, "--recover-after", min=0, help="Seconds before the recovering customers fix cards."
+        20.0,
+        "--recover-after",
+        min=0,
+        metavar="SECONDS",
+        help="Seconds before the recovering customers fix cards.",
     ),
 ) -> None:
     """Create failing demo invoices that go through the real webhook path.

@@ -24,7 +24,7 @@ import typer
 from rich.text import Text
 
 from models.dunning import CaseStatus
-from starter.cli import app, console, fail, load_settings, user_errors
+from starter.cli import command, console, fail, load_settings, user_errors
 from starter.cli.support_views import show_state, summary_table, when
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2))
 
 
-@app.command(rich_help_panel=PANEL)
+@command(rich_help_panel=PANEL)
 def status(invoice: str = INVOICE, as_json: bool = JSON) -> None:
     """Show a case: status, step, attempts, next action, final deadline, grace, emails."""
     from starter.support.service import case_status
@@ -116,10 +116,14 @@ def status(invoice: str = INVOICE, as_json: bool = JSON) -> None:
         show_state(state, settings)
 
 
-@app.command("list", rich_help_panel=PANEL)
+@command("list", rich_help_panel=PANEL)
 def list_cases(
     status: CaseStatus | None = typer.Option(
-        None, "--status", case_sensitive=False, help="Only cases with this status."
+        None,
+        "--status",
+        case_sensitive=False,
+        metavar="STATUS",
+        help="Only cases with this status: " + ", ".join(CaseStatus) + ".",
     ),
     customer: str | None = typer.Option(
         None, "--customer", metavar="CUS", help="Only this Stripe customer's cases."
@@ -168,17 +172,18 @@ def _act(
         _echo_json(result.model_dump(mode="json"))
         return
     console.print(Text.assemble(("✓ ", "green"), f"{invoice}: {result.message}"), soft_wrap=True)
-    if isinstance(result, GrantGraceResult):
-        # The one number support must read back to the customer: make it stand out.
+    grace = isinstance(result, GrantGraceResult)
+    if grace:
+        # The one date support must read back to the customer: once, in their own time zone.
         deadline = when(result.new_final_deadline)
         console.print(
             Text.assemble(("New final deadline: ", "bold"), (deadline, "bold yellow")),
             f"({result.state.final_action})",
         )
-    show_state(result.state, settings)
+    show_state(result.state, settings, deadline_shown=grace)
 
 
-@app.command(rich_help_panel=PANEL)
+@command(rich_help_panel=PANEL)
 def grace(
     invoice: str = INVOICE,
     days: int = typer.Option(..., "--days", metavar="N", help="Days to add (policy limits)."),
@@ -191,7 +196,7 @@ def grace(
     _act(invoice, "grace", as_json, request_id, days=days, reason=reason, by=by)
 
 
-@app.command(rich_help_panel=PANEL)
+@command(rich_help_panel=PANEL)
 def pause(
     invoice: str = INVOICE,
     reason: str = REASON,
@@ -203,7 +208,7 @@ def pause(
     _act(invoice, "pause", as_json, request_id, reason=reason, by=by)
 
 
-@app.command(rich_help_panel=PANEL)
+@command(rich_help_panel=PANEL)
 def resume(
     invoice: str = INVOICE,
     by: str = BY,
@@ -214,7 +219,7 @@ def resume(
     _act(invoice, "resume", as_json, request_id, by=by)
 
 
-@app.command("retry-now", rich_help_panel=PANEL)
+@command("retry-now", rich_help_panel=PANEL)
 def retry_now(
     invoice: str = INVOICE,
     by: str = BY,
@@ -225,7 +230,7 @@ def retry_now(
     _act(invoice, "retry-now", as_json, request_id, by=by)
 
 
-@app.command(rich_help_panel=PANEL)
+@command(rich_help_panel=PANEL)
 def stop(
     invoice: str = INVOICE,
     reason: str = REASON,

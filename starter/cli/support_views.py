@@ -20,10 +20,11 @@ STATUS_STYLE = {"active": "yellow", "paused": "cyan", "recovered": "green"}
 
 
 def when(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
+    """A moment in the reader's own time zone (TZ, else the system's), with the zone named."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
 
 
-def show_state(state: DunningState, settings: Settings) -> None:
+def show_state(state: DunningState, settings: Settings, deadline_shown: bool = False) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -38,7 +39,7 @@ def show_state(state: DunningState, settings: Settings) -> None:
     if state.next_action_at:
         next_action += f" at {when(state.next_action_at)}"
     table.add_row("Next action", next_action)
-    if state.final_deadline and not state.outcome:
+    if state.final_deadline and not state.outcome and not deadline_shown:
         deadline = Text(f"{state.final_action} at {when(state.final_deadline)}", style="bold")
         table.add_row("Final deadline", deadline)
     if state.paused_reason:
@@ -67,7 +68,7 @@ def summary_table(cases: list[CaseSummary], width: int) -> Table:
 
     # Ids are what people copy into the next command, so they are never cut; on a narrow
     # terminal the decline and customer columns go instead (`--json` has everything).
-    columns = ["Invoice", "Customer", "Status", "Step", "Amount", "Decline", "Next (UTC)"]
+    columns = ["Invoice", "Customer", "Status", "Step", "Amount", "Decline", "Next"]
     if width < 130:
         columns.remove("Decline")
     if width < 100:
@@ -90,7 +91,7 @@ def summary_table(cases: list[CaseSummary], width: int) -> Table:
             "Step": "—" if case.step is None else str(case.step),
             "Amount": amount,
             "Decline": Text(case.decline_code or "—"),
-            "Next (UTC)": f"{case.next_action_at:%Y-%m-%d %H:%M}" if case.next_action_at else "—",
+            "Next": when(case.next_action_at),
         }
         table.add_row(*(cells[name] for name in columns))
     return table

@@ -106,7 +106,10 @@ async def test_every_action_prints_the_new_state_and_is_audited(
         )
         assert granted.exit_code == 0, granted.output
         deadline = before.final_deadline + timedelta(days=3)
-        assert f"New final deadline: {deadline:%Y-%m-%d %H:%M:%S} UTC" in granted.output
+        # Once, in the reader's time zone (TZ; UTC on this machine's tests), with the zone.
+        local = deadline.astimezone()
+        assert granted.output.count(f"{local:%Y-%m-%d %H:%M %Z}") == 1, granted.output
+        assert f"New final deadline: {local:%Y-%m-%d %H:%M %Z}" in granted.output
         assert "+3d by ann" in flat(granted.output)
 
         more = await dunning(
