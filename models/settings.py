@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EncryptionConfigError(Exception):
+    """Payload encryption is misconfigured, or missing in production: refuse to start.
+
+    Defined here, beside the settings it is about, so the CLI can map it to one line without
+    importing the Temporal SDK."""
 
 
 class Settings(BaseSettings):
@@ -44,6 +52,18 @@ class Settings(BaseSettings):
     dunning_env: str = "production"
     dunning_support_token: str = ""
     temporal_ui_url: str = "http://localhost:8233"
+
+    # Payload encryption (models/codec.py): `id:base64key` pairs, the first one encrypts.
+    # Production refuses to start without keys unless DUNNING_ENCRYPTION=off says so.
+    dunning_encryption_keys: str = ""
+    dunning_encryption: Literal["on", "off"] = "on"
+    # Bearer token of the codec server (`dunning codec-server`); empty is open in dev only.
+    dunning_codec_token: str = ""
+
+    @field_validator("dunning_encryption", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     def webhook_secrets(self) -> list[str]:
         """STRIPE_WEBHOOK_SECRET may hold several secrets separated by commas (rotation)."""
