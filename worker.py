@@ -21,6 +21,7 @@ from activities.ledger import LedgerActivities
 from activities.stripe_billing import StripeActivities
 from activities.stripe_client import make_stripe_client
 from models.notification_store import NotificationStore
+from models.reconcile import reconcile_every
 from models.settings import Settings, get_settings
 from models.store import Ledger, make_engine
 from models.temporal import connect, ensure_search_attributes, exit_process
@@ -111,7 +112,12 @@ async def run_worker(settings: Settings | None = None) -> None:
             settings.dunning_policy,
         )
         async with worker:
+            # Cases terminated or timed out outside the workflow never close their ledger row.
+            reconciler = asyncio.create_task(
+                reconcile_every(client, ledger, settings.dunning_reconcile_seconds)
+            )
             await stop.wait()
+            reconciler.cancel()
             log.info(
                 "Shutting down (up to %ss for running activities)", settings.worker_shutdown_seconds
             )

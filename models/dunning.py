@@ -15,6 +15,9 @@ class CaseStatus(StrEnum):
     CANCELED = "canceled"
     STOPPED = "stopped"
     ERROR = "error"
+    # The workflow ended outside its own path (terminated, timed out, failed, canceled, gone):
+    # its DunningStatus search attribute is stale, the ledger outcome (reconciled) is not.
+    ENDED = "ended"
 
 
 class Outcome(StrEnum):
@@ -28,7 +31,24 @@ class Outcome(StrEnum):
     # Stripe refused something the case cannot do without (the invoice, the final action):
     # the case ends with the reason instead of failing, and a new failure can open a new case.
     ERROR = "error"
+    # Reconciled (models/reconcile.py): the workflow ended outside its own path.
+    TERMINATED = "terminated"
+    TIMED_OUT = "timed_out"
+    WORKFLOW_FAILED = "workflow_failed"
+    WORKFLOW_CANCELED = "workflow_canceled"
+    MISSING = "missing"
 
+
+# Outcomes no workflow writes: the reconciler records them for a workflow that ended elsewhere.
+ENDED_OUTSIDE = frozenset(
+    {
+        Outcome.TERMINATED,
+        Outcome.TIMED_OUT,
+        Outcome.WORKFLOW_FAILED,
+        Outcome.WORKFLOW_CANCELED,
+        Outcome.MISSING,
+    }
+)
 
 # Limits that the validators, the API, the console and the ledger's columns all share.
 MAX_BY = 255

@@ -199,7 +199,12 @@ class Case:
             return
         self.outcome, self.outcome_reason, self.amount_recovered = outcome, reason, amount
         self.schedule = engine.close(self.schedule)
-        self.log(f"closed: {outcome.value}" + (f" ({reason})" if reason else ""))
+        self.log(f"closed: {self.closing_words()}")
+
+    def closing_words(self) -> str:
+        """How the case ended, in words: "recovered (charge succeeded at step 2)"."""
+        words = self.outcome.value.replace("_", " ") if self.outcome else "closed"
+        return words + (f" ({self.outcome_reason})" if self.outcome_reason else "")
 
     def recovered(self, amount: int, how: str, step: int | None = None) -> None:
         self.recovered_step = step
@@ -248,7 +253,7 @@ class Case:
 
     def check_open(self, opening_ok: bool = False) -> None:
         if self.closed:
-            raise ValueError(f"the case is closed ({self.status.value})")
+            raise ValueError(f"the case is closed: {self.closing_words()}")
         if self.policy is None and not opening_ok:
             raise ValueError("the case is still opening; try again in a few seconds")
         if self.busy == "finalizing":

@@ -85,6 +85,7 @@ def render(report: RecoveryReport) -> None:
         ("Already paid", report.already_paid),
         ("Voided", report.voided),
         ("Ended with an error", report.errors),
+        ("Ended outside the workflow (reconciled)", report.ended_outside),
     ]
     for label, count in rows:
         share = count / report.opened if report.opened else None

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from models.dunning import ENDED_OUTSIDE
 from models.ledger import Case, CaseOutcome, Notification, utcnow
 
 RECOVERED = "recovered"
@@ -81,6 +82,10 @@ class RecoveryReport(BaseModel):
     already_paid: int = Field(description="paid before dunning started")
     voided: int
     errors: int = Field(description="ended with an error: what Stripe refused is outcomes.reason")
+    ended_outside: int = Field(
+        description="workflows ended outside their own path (terminated, timed out, failed,"
+        " gone), closed by the reconciler; how is outcomes.outcome and outcomes.reason"
+    )
     unresolved_messages: int = Field(
         description="messages whose delivery is unknown (uncertain, or claimed and never settled)"
     )
@@ -206,6 +211,7 @@ def compute_report(
         already_paid=by_outcome.get("already_paid", 0),
         voided=by_outcome.get("voided", 0),
         errors=by_outcome.get("error", 0),
+        ended_outside=sum(by_outcome.get(outcome, 0) for outcome in ENDED_OUTSIDE),
         unresolved_messages=_unresolved(session, since, until),
         median_seconds_to_recovery=_median_seconds(session, since, until),
         by_decline_code=by_code,

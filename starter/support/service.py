@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowUpdateFailedErr
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.dunning import (
+    CaseStatus,
     DunningState,
     GrantGraceInput,
     GrantGraceResult,
@@ -35,6 +36,7 @@ from models.dunning import (
     StopResult,
     SupportActionResult,
 )
+from models.reconcile import CLOSED_AS, close_reason
 from starter.cases import case_handle
 from workflows import search_attributes as sa
 from workflows.dunning import DunningWorkflow
@@ -107,6 +109,11 @@ def _quoted(value: str, what: str) -> str:
     return f"'{value}'"
 
 
+# Temporal's close statuses for a workflow that ended outside its own path.
+ENDED_QUERY = "ExecutionStatus IN ('Terminated', 'TimedOut', 'Failed', 'Canceled')"
+OPEN_STATUSES = (CaseStatus.ACTIVE, CaseStatus.PAUSED)
+
+
 def list_query(
     status: str | None = None,
     customer: str | None = None,
@@ -114,8 +121,14 @@ def list_query(
     now: datetime | None = None,
 ) -> str:
     clauses = ["WorkflowType = 'DunningWorkflow'"]
-    if status:
+    if status == CaseStatus.ENDED:
+        clauses.append(ENDED_QUERY)
+    elif status:
         clauses.append(f"DunningStatus = {_quoted(status, 'status')}")
+        # A terminated workflow keeps the DunningStatus it had (Temporal lets only a running
+        # workflow change its search attributes): "active" means running too.
+        if status in OPEN_STATUSES:
+            clauses.append("ExecutionStatus = 'Running'")
     if customer:
         clauses.append(f"CustomerId = {_quoted(customer, 'customer')}")
     if due_within is not None:
@@ -128,12 +141,15 @@ def list_query(
 def _summary(execution: WorkflowExecution) -> CaseSummary:
     attrs = execution.typed_search_attributes
     invoice = attrs.get(sa.INVOICE_ID) or execution.id.removeprefix("dunning-")
+    status = attrs.get(sa.DUNNING_STATUS)
+    if execution.status in CLOSED_AS:  # its DunningStatus is stale: say how it really ended
+        status = CaseStatus.ENDED.value
     return CaseSummary(
         invoice_id=invoice,
         workflow_id=execution.id,
         customer_id=attrs.get(sa.CUSTOMER_ID),
         subscription_id=attrs.get(sa.SUBSCRIPTION_ID),
-        status=attrs.get(sa.DUNNING_STATUS),
+        status=status,
         step=attrs.get(sa.DUNNING_STEP),
         amount_due=attrs.get(sa.AMOUNT_DUE),
         currency=attrs.get(sa.CURRENCY),
@@ -153,12 +169,28 @@ async def list_cases(client: Client, query: str, limit: int = 200) -> list[CaseS
 
 
 async def case_status(client: Client, invoice_id: str) -> DunningState:
+    """The case's state; for a workflow ended outside its path, that end (not its last state)."""
+    handle = case_handle(client, invoice_id)
     try:
-        return await case_handle(client, invoice_id).query(DunningWorkflow.status)
+        described = await handle.describe()
+        state = await handle.query(DunningWorkflow.status)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CaseNotFound(invoice_id) from err
         raise
+    ended = CLOSED_AS.get(described.status) if described.status else None
+    if ended is None or state.outcome is not None:
+        return state
+    reason = await close_reason(client, described.id, described.run_id, ended)
+    return state.model_copy(
+        update={
+            "status": CaseStatus.ENDED,
+            "outcome": ended,
+            "outcome_reason": reason,
+            "next_action": None,
+            "next_action_at": None,
+        }
+    )
 
 
 def action_input(action: Action, **fields: Any) -> BaseModel:
@@ -209,11 +241,22 @@ async def run_action(
         if err.status == RPCStatusCode.NOT_FOUND:
             # Either no case ever existed, or it finished (Temporal refuses updates then).
             try:
-                description = await handle.describe()
+                await handle.describe()
             except RPCError as missing:
                 if missing.status == RPCStatusCode.NOT_FOUND:
                     raise CaseNotFound(invoice_id) from err
                 raise
-            status = description.status.name.lower() if description.status else "closed"
-            raise ActionRejected(f"the case is closed ({status})") from err
+            raise ActionRejected(await _closed_words(client, invoice_id)) from err
         raise
+
+
+async def _closed_words(client: Client, invoice_id: str) -> str:
+    """Why an action on a finished case is refused, naming how the case ended."""
+    try:
+        state = await case_status(client, invoice_id)
+    except (RPCError, CaseNotFound, RuntimeError):  # no worker to answer: say what we know
+        return "the case is closed"
+    words = state.outcome.value.replace("_", " ") if state.outcome else state.status.value
+    return f"the case is closed: {words}" + (
+        f" ({state.outcome_reason})" if state.outcome_reason else ""
+    )

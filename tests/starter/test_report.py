@@ -61,6 +61,7 @@ EXPECTED = RecoveryReport(
     already_paid=1,
     voided=1,
     errors=0,
+    ended_outside=0,
     unresolved_messages=0,
     median_seconds_to_recovery=3 * 86400.0,
     by_decline_code=[
@@ -169,7 +170,8 @@ def test_an_empty_window_has_no_rates(pg_ledger: Ledger) -> None:
         "recovery_rate_closed": None, "amount_recovered": {}, "canceled": 0,
         "canceled_by": {"subscription_canceled": 0, "marked_uncollectible": 0,
                         "left_past_due": 0},
-        "stopped": 0, "already_paid": 0, "voided": 0, "errors": 0, "unresolved_messages": 0,
+        "stopped": 0, "already_paid": 0, "voided": 0, "errors": 0, "ended_outside": 0,
+        "unresolved_messages": 0,
         "median_seconds_to_recovery": None,
         "by_decline_code": [], "by_step": [],
     }  # fmt: skip

@@ -125,7 +125,7 @@ async def test_actions_answer_the_new_state_and_rejections_422(
         await handle.result()
 
         response = await api.post(f"{base}/pause", json={"reason": "r", "by": "b"})
-        assert response.json() == {"error": "the case is closed (completed)"}
+        assert response.json() == {"error": "the case is closed: stopped (written off)"}
         assert response.status_code == 422
 
     rows = eventually_sync(  # the workflow writes the audit log through an activity
