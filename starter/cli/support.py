@@ -172,15 +172,14 @@ def _act(
         _echo_json(result.model_dump(mode="json"))
         return
     console.print(Text.assemble(("✓ ", "green"), f"{invoice}: {result.message}"), soft_wrap=True)
-    grace = isinstance(result, GrantGraceResult)
-    if grace:
+    if isinstance(result, GrantGraceResult):
         # The one date support must read back to the customer: once, in their own time zone.
         deadline = when(result.new_final_deadline)
         console.print(
             Text.assemble(("New final deadline: ", "bold"), (deadline, "bold yellow")),
             f"({result.state.final_action})",
         )
-    show_state(result.state, settings, deadline_shown=grace)
+    show_state(result.state, settings, deadline_shown=isinstance(result, GrantGraceResult))
 
 
 @command(rich_help_panel=PANEL)
