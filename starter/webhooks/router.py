@@ -27,8 +27,9 @@ from starter.deps import (
     get_temporal_client,
     request_timeout,
 )
+from starter.webhooks.executor import Executor
 from starter.webhooks.payloads import Event, PayloadError, parse_event
-from starter.webhooks.routing import Executor, Ignore, plan
+from starter.webhooks.routing import Ignore, plan
 from starter.webhooks.signature import TOLERANCE_SECONDS, SignatureError, verify
 
 log = logging.getLogger("dunning.webhooks")
@@ -49,13 +50,19 @@ Bodies over 1 MiB are refused (413).
 | Event | Effect on the case `dunning-{{invoice}}` |
 |---|---|
 | `invoice.payment_failed` | start the case (or signal `payment_failed` if it runs) |
-| `invoice.paid`, `invoice.payment_succeeded` | signal `payment_succeeded` |
+| `invoice.paid`, `invoice.payment_succeeded` | signal `payment_succeeded` (once per invoice) |
 | `invoice.voided`, `invoice.marked_uncollectible` | signal `stop` |
 | `invoice.payment_action_required` | signal `payment_action_required` |
 | `customer.subscription.deleted` | signal `stop` to the subscription's running cases |
 | `payment_method.attached`, `setup_intent.succeeded`, `customer.updated` (default payment \
-method changed) | signal `payment_method_updated` to the customer's running cases |
+method changed) | signal `payment_method_updated` to the customer's running cases (once per \
+card) |
 | other | ignored, 200 |
+
+One fact is one signal: each signal carries a request id (`paid:{{invoice}}`,
+`card:{{payment method}}`, else `event:{{event id}}`) and Temporal drops a repeat of it to the
+same run. Events caused by a case's own Stripe calls (idempotency key `dunning-{{invoice}}:…`:
+its retries and final action) are ignored: the case has the result from its activity.
 
 Answers: 200 once Temporal accepted the start/signal, or the event needs nothing (no running
 case, ignored type, duplicate: `{{"duplicate": true}}`); 400 bad signature or payload

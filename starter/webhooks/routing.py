@@ -1,29 +1,18 @@
-"""Stripe event -> what to do to the dunning cases (a pure plan), then doing it on Temporal.
+"""Stripe event -> what to do to the dunning cases: a pure plan (starter.webhooks.executor
+carries it out on Temporal).
 
 The routing table is documented once, in the endpoint's description (starter/webhooks/router.py).
-A signal to a case that is not running is recorded as "no running case" and answered 200.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
-from temporalio.api.errordetails.v1 import NamespaceNotFoundFailure
-from temporalio.client import Client
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from models import dunning as m
-from models.ledger import Case
-from models.store import Ledger
-from starter.cases import start_case, started_new_run
-from starter.deps import bounded
 from starter.webhooks import payloads as p
 from workflows import search_attributes as sa
 
@@ -41,6 +30,9 @@ class SignalCase:
     invoice_id: str
     signal: str
     arg: BaseModel
+    # Temporal drops a second signal with the same request id to the same run: one fact that
+    # Stripe reports twice (two event types, or a redelivery) enters the history once.
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +43,7 @@ class SignalMatching:
     value: str
     signal: str
     arg: BaseModel
+    request_id: str
     also_invoice: str | None = None
 
 
@@ -63,8 +56,20 @@ class Ignore:
 Plan = StartCase | SignalCase | SignalMatching | Ignore
 
 
+def _own_echo(event: p.Event, invoice_id: str) -> Ignore | None:
+    """The event of a case's own Stripe call (its idempotency keys are `dunning-{invoice}:...`):
+    the case already has the result from its activity, so it is not told twice."""
+    workflow_id = sa.workflow_id_for(invoice_id)
+    if (event.idempotency_key or "").startswith(f"{workflow_id}:"):
+        return Ignore(f"own event: caused by {workflow_id} itself; not signalled")
+    return None
+
+
 def _start(event: p.Event) -> Plan:
     invoice = p.parse_object(event, p.Invoice)
+    echo = _own_echo(event, invoice.id)
+    if echo is not None:  # our retry declined: the case got the decline as its result
+        return echo
     error = invoice.last_payment_error or p.LastPaymentError()
     try:
         input = m.DunningInput(
@@ -94,20 +99,24 @@ def _start(event: p.Event) -> Plan:
 
 def _paid(event: p.Event) -> Plan:
     invoice = p.parse_object(event, p.InvoiceRef)
+    echo = _own_echo(event, invoice.id)
+    if echo is not None:  # our retry succeeded: the case recovered from its result
+        return echo
     arg = m.PaymentSucceededInput(stripe_event_id=event.id, amount_paid=invoice.amount_paid)
-    return SignalCase(invoice.id, "payment_succeeded", arg)
+    # invoice.paid and invoice.payment_succeeded report the same payment: one signal.
+    return SignalCase(invoice.id, "payment_succeeded", arg, f"paid:{invoice.id}")
 
 
 def _stop_invoice(reason: str) -> Callable[[p.Event], Plan]:
     def plan(event: p.Event) -> Plan:
         invoice = p.parse_object(event, p.InvoiceRef)
-        workflow_id = sa.workflow_id_for(invoice.id)
-        # The echo of the case's own final action (its Stripe calls use idempotency keys
-        # `dunning-{invoice}:...`): the case already knows, and a stop arriving while that
-        # action completes would replace its outcome.
-        if (event.idempotency_key or "").startswith(f"{workflow_id}:"):
-            return Ignore(f"caused by {workflow_id} itself; not signalled")
-        return SignalCase(invoice.id, "stop", m.StopInput(reason=reason, by=f"stripe:{event.id}"))
+        # The echo of the case's own final action: a stop arriving while that action
+        # completes would replace its outcome.
+        echo = _own_echo(event, invoice.id)
+        if echo is not None:
+            return echo
+        stop = m.StopInput(reason=reason, by=f"stripe:{event.id}")
+        return SignalCase(invoice.id, "stop", stop, f"event:{event.id}")
 
     return plan
 
@@ -117,7 +126,7 @@ def _action_required(event: p.Event) -> Plan:
     arg = m.PaymentActionRequiredInput(
         stripe_event_id=event.id, hosted_invoice_url=invoice.hosted_invoice_url
     )
-    return SignalCase(invoice.id, "payment_action_required", arg)
+    return SignalCase(invoice.id, "payment_action_required", arg, f"event:{event.id}")
 
 
 def _subscription_deleted(event: p.Event) -> Plan:
@@ -125,12 +134,17 @@ def _subscription_deleted(event: p.Event) -> Plan:
     stop = m.StopInput(reason="subscription canceled in Stripe", by=f"stripe:{event.id}")
     # The latest invoice is usually the one being dunned: signal it directly as well, since
     # the visibility query may not show a case started a moment ago.
-    return SignalMatching("SubscriptionId", sub.id, "stop", stop, also_invoice=sub.latest_invoice)
+    return SignalMatching(
+        "SubscriptionId", sub.id, "stop", stop, f"event:{event.id}", also_invoice=sub.latest_invoice
+    )
 
 
 def _method_updated(customer: str, event: p.Event, payment_method: str | None) -> Plan:
     arg = m.PaymentMethodUpdatedInput(stripe_event_id=event.id, payment_method_id=payment_method)
-    return SignalMatching("CustomerId", customer, "payment_method_updated", arg)
+    # One new card arrives as payment_method.attached, customer.updated and often
+    # setup_intent.succeeded: the card's id makes them one signal per case.
+    request_id = f"card:{payment_method}" if payment_method else f"event:{event.id}"
+    return SignalMatching("CustomerId", customer, "payment_method_updated", arg, request_id)
 
 
 def _pm_attached(event: p.Event) -> Plan:
@@ -180,97 +194,3 @@ def plan(event: p.Event) -> Plan:
     if planner is None:
         return Ignore(f"event type {event.type} not handled", unhandled_type=True)
     return planner(event)
-
-
-# Execution on Temporal.
-
-
-@dataclass(frozen=True)
-class Done:
-    status: Literal["done", "ignored"]
-    action: str
-
-
-class Executor:
-    def __init__(
-        self, client: Client, task_queue: str, ledger: Ledger | None, timeout: float
-    ) -> None:
-        self.client = client
-        self.task_queue = task_queue
-        self.ledger = ledger
-        self.timeout = timeout
-
-    async def run(self, plan: Plan) -> Done:
-        if isinstance(plan, Ignore):
-            return Done("ignored", plan.reason)
-        if isinstance(plan, StartCase):
-            return await self._start(plan)
-        if isinstance(plan, SignalCase):
-            workflow_id = sa.workflow_id_for(plan.invoice_id)
-            if await self._signal(workflow_id, plan.signal, plan.arg):
-                return Done("done", f"signalled {plan.signal} to {workflow_id}")
-            return Done("done", f"no running case ({workflow_id})")
-        return await self._fan_out(plan)
-
-    async def _start(self, plan: StartCase) -> Done:
-        workflow_id = sa.workflow_id_for(plan.input.invoice_id)
-        try:
-            handle = await bounded(
-                start_case(self.client, plan.input, self.task_queue, plan.signal), self.timeout
-            )
-        except WorkflowAlreadyStartedError:
-            # One case per invoice: a late or resent failure event must not reopen a case
-            # that completed (recovered, stopped, canceled) and charge again.
-            return Done("done", f"case {workflow_id} already closed; not reopened")
-        if started_new_run(handle):
-            return Done("done", f"started {workflow_id}")
-        return Done("done", f"signalled payment_failed to {workflow_id} (signal-with-start)")
-
-    async def _signal(self, workflow_id: str, signal: str, arg: Any) -> bool:
-        """Signal the latest run; False if it is not running (NOT_FOUND)."""
-        handle = self.client.get_workflow_handle(workflow_id)
-        try:
-            await bounded(handle.signal(signal, arg), self.timeout)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # A missing namespace is NOT_FOUND too, but it is our misconfiguration.
-            if any(d.Is(NamespaceNotFoundFailure.DESCRIPTOR) for d in err.grpc_status.details):
-                raise
-            return False
-        return True
-
-    async def _fan_out(self, plan: SignalMatching) -> Done:
-        # Visibility is eventually consistent (docs.temporal.io/visibility): a case started a
-        # moment ago may not be listed yet. The ledger's open cases (written by the case's
-        # first activity) and the direct handle of a known invoice cover that gap.
-        query = (
-            f"WorkflowType = 'DunningWorkflow' AND ExecutionStatus = 'Running'"
-            f" AND {plan.attribute} = '{plan.value}'"
-        )
-
-        async def listed() -> list[str]:
-            return [w.id async for w in self.client.list_workflows(query, limit=500)]
-
-        ids = set(await bounded(listed(), self.timeout))
-        ids |= set(await run_in_threadpool(self._open_cases, plan.attribute, plan.value))
-        if plan.also_invoice:
-            ids.add(sa.workflow_id_for(plan.also_invoice))
-        ordered = sorted(ids)
-        results = await asyncio.gather(
-            *(self._signal(wid, plan.signal, plan.arg) for wid in ordered)
-        )
-        signalled = [wid for wid, ok in zip(ordered, results, strict=True) if ok]
-        if not signalled:
-            return Done("done", f"no running case ({plan.attribute} {plan.value})")
-        return Done("done", f"signalled {plan.signal} to {', '.join(signalled)}")
-
-    def _open_cases(self, attribute: str, value: str) -> list[str]:
-        if self.ledger is None:
-            return []
-        column = Case.customer_id if attribute == "CustomerId" else Case.subscription_id
-        with self.ledger.sessions() as session:
-            rows = session.scalars(
-                select(Case.workflow_id).where(column == value, Case.closed_at.is_(None))
-            )
-            return list(rows)

@@ -77,6 +77,14 @@ def event_row(ledger: Ledger, event_id: str) -> StripeEvent | None:
         ).one_or_none()
 
 
+async def as_json(client: Client, payload: Any) -> dict[str, Any]:
+    """A history payload as JSON, decrypted first when the client has a payload codec."""
+    codec = client.data_converter.payload_codec
+    if codec is not None:
+        (payload,) = await codec.decode([payload])
+    return dict(json.loads(payload.data))
+
+
 async def received(client: Client, invoice: str) -> list[tuple[str, dict[str, Any]]]:
     """(signal name, JSON argument) of every signal the invoice's case received, in order."""
     history = await client.get_workflow_handle(sa.workflow_id_for(invoice)).fetch_history()
@@ -84,7 +92,7 @@ async def received(client: Client, invoice: str) -> list[tuple[str, dict[str, An
     for e in history.events:
         if e.HasField("workflow_execution_signaled_event_attributes"):
             attrs = e.workflow_execution_signaled_event_attributes
-            arg = json.loads(attrs.input.payloads[0].data) if attrs.input.payloads else {}
+            arg = await as_json(client, attrs.input.payloads[0]) if attrs.input.payloads else {}
             out.append((attrs.signal_name, arg))
     return out
 
@@ -99,7 +107,7 @@ async def started_with(client: Client, invoice: str) -> dict[str, Any]:
     """The case's DunningInput as the webhook sent it (JSON)."""
     history = await client.get_workflow_handle(sa.workflow_id_for(invoice)).fetch_history()
     attrs = history.events[0].workflow_execution_started_event_attributes
-    return dict(json.loads(attrs.input.payloads[0].data))
+    return await as_json(client, attrs.input.payloads[0])
 
 
 async def visible(client: Client, query: str, count: int) -> None:
@@ -1057,7 +1065,7 @@ async def test_echo_of_the_cases_own_final_action_is_not_a_stop(
     wid = f"dunning-{case.invoice_id}"
     assert (echo.json()["status"], echo.json()["action"]) == (
         "ignored",
-        f"caused by {wid} itself; not signalled",
+        f"own event: caused by {wid} itself; not signalled",
     )
     assert manual.json()["action"] == f"signalled stop to {wid}"
     assert [arg["by"] for _, arg in await later_signals(dev_env.client, case.invoice_id)] == [

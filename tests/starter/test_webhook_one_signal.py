@@ -1,0 +1,90 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_webhooks are parameters by name)
+"""One fact, one signal: what Stripe reports twice enters a case's history once (issue 8, 5).
+
+Stripe sends `invoice.paid` and `invoice.payment_succeeded` for one payment, and
+`payment_method.attached`, `setup_intent.succeeded` and `customer.updated` for one new card;
+each signal carries a request id naming the fact, and Temporal drops a repeat to the same run.
+Events caused by the case's own charge attempts are not signalled at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from tests.starter import payloads as pl
+from tests.starter.payloads import API_ENDIVE
+from tests.starter.test_webhooks import (  # the module's fixtures, by name
+    Api,
+    api,  # noqa: F401
+    api_settings,  # noqa: F401
+    idle_case,
+    idle_cases,  # noqa: F401
+    later_signals,
+    method_event,
+    running,
+    visible,
+)
+
+
+async def test_one_payment_reported_twice_is_one_signal(
+    api: Api, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    queue = api.app.state.settings.dunning_task_queue
+    case = await idle_case(dev_env.client, queue, idle_cases)
+    invoice = pl.invoice(
+        API_ENDIVE, id=case.invoice_id, customer=case.customer_id, amount_paid=1000, status="paid"
+    )
+    paid = pl.event("invoice.paid", invoice, API_ENDIVE)
+    succeeded = pl.event("invoice.payment_succeeded", invoice, API_ENDIVE)
+
+    for evt in (paid, succeeded, paid):  # the last one: a redelivery
+        assert (await api.deliver(evt)).status_code == 200
+
+    assert await later_signals(dev_env.client, case.invoice_id) == [
+        ("payment_succeeded", {"stripe_event_id": paid["id"], "amount_paid": 1000})
+    ]
+
+
+async def test_one_new_card_reported_three_ways_is_one_signal(
+    api: Api, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    client, queue = dev_env.client, api.app.state.settings.dunning_task_queue
+    customer = pl.new_id("cus")
+    case = await idle_case(client, queue, idle_cases, customer_id=customer)
+    await visible(client, running("CustomerId", customer), 1)
+    card, other = pl.new_id("pm"), pl.new_id("pm")
+    kinds = ["payment_method.attached", "setup_intent.succeeded", "customer.updated"]
+    events = [method_event(kind, customer, card, API_ENDIVE) for kind in kinds]
+    events.append(method_event("customer.updated", customer, other, API_ENDIVE))
+
+    for evt in events:
+        assert (await api.deliver(evt)).status_code == 200
+
+    assert await later_signals(client, case.invoice_id) == [
+        ("payment_method_updated", {"stripe_event_id": events[0]["id"], "payment_method_id": card}),
+        (
+            "payment_method_updated",
+            {"stripe_event_id": events[3]["id"], "payment_method_id": other},
+        ),
+    ]
+
+
+async def test_events_of_the_cases_own_charges_are_not_signalled(
+    api: Api, dev_env: WorkflowEnvironment, idle_cases: list[tuple[Client, str]]
+) -> None:
+    queue = api.app.state.settings.dunning_task_queue
+    case = await idle_case(dev_env.client, queue, idle_cases)
+    invoice = pl.invoice(API_ENDIVE, id=case.invoice_id, customer=case.customer_id)
+    own_key = f"dunning-{case.invoice_id}:charge:2"
+    answers: list[dict[str, Any]] = []
+    for kind in ("invoice.payment_failed", "invoice.paid"):
+        evt = pl.event(kind, invoice, API_ENDIVE)
+        evt["request"] = {"id": "req_own", "idempotency_key": own_key}
+        answers.append((await api.deliver(evt)).json())
+
+    own = f"own event: caused by dunning-{case.invoice_id} itself; not signalled"
+    assert [(a["status"], a["action"]) for a in answers] == [("ignored", own)] * 2
+    assert await later_signals(dev_env.client, case.invoice_id) == []
