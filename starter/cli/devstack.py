@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from rich.console import Console
 
 from models.settings import Settings
@@ -34,7 +33,7 @@ from starter.cli.processes import (
     wait_until,
 )
 
-TEMPORAL_PORT, UI_PORT, API_PORT = 7233, 8233, 8000
+TEMPORAL_PORT, UI_PORT, API_PORT, CODEC_PORT = 7233, 8233, 8000, 8234
 STRIPE_PORT, SENDGRID_PORT = 12111, 12112
 NAMESPACE = "default"
 UI_QUERY = 'WorkflowType="DunningWorkflow"'
@@ -105,7 +104,7 @@ def run_dev(console: Console, count: int, reset: bool) -> None:
         # A second Ctrl-C must not cut the cleanup short; every wait below is bounded.
         for sig in handled:
             signal.signal(sig, signal.SIG_IGN)
-        processes.stop(("api", "worker"))
+        processes.stop(("api", "worker", "codec"))
         for server in servers:
             server.stop()
         processes.stop(("temporal",))
@@ -131,12 +130,20 @@ def _start(
     from standins.stripe_api import create_app as stripe_app
 
     address = f"{HOST}:{TEMPORAL_PORT}"
+    # One keyring for every process (and this one), so the UI and CLI decode them all.
+    keys = devtemporal.dev_keys(settings)
+    encryption = devtemporal.encryption_settings(keys)
+    settings = settings.model_copy(update=encryption)
+    codec_url = f"http://{HOST}:{CODEC_PORT}" if keys else None
+    if codec_url:
+        require_free(CODEC_PORT, "the codec server")
     started = devtemporal.start_or_reuse(
-        processes, TEMPORAL_PORT, UI_PORT, NAMESPACE, lambda text: _step(console, "Temporal", text)
-    )
+        processes, TEMPORAL_PORT, UI_PORT, NAMESPACE,
+        lambda text: _step(console, "Temporal", text), codec_url,
+    )  # fmt: skip
     # Only a server we started holds nothing but our own dev cases.
     added, closed = asyncio.run(
-        devtemporal.prepare(address, NAMESPACE, close_leftovers=started and not real_stripe)
+        devtemporal.prepare(settings, address, NAMESPACE, started and not real_stripe)
     )
     _step(console, "Search attributes", f"registered {', '.join(added)}" if added else "present")
     if closed:
@@ -151,7 +158,12 @@ def _start(
         DUNNING_ENV="dev",
         WORKER_SHUTDOWN_SECONDS="5",  # Ctrl-C should not wait 30 s on a demo activity
         PYTHONUNBUFFERED="1",
+        TEMPORAL_UI_URL=f"http://localhost:{UI_PORT}",
+        **{name.upper(): value for name, value in encryption.items()},
     )
+    if codec_url:
+        devtemporal.start_codec_server(processes, env, CODEC_PORT)
+        _step(console, "Codec server", f"{codec_url} (the UI decodes payloads through it)")
     api_url = f"http://{HOST}:{API_PORT}"
     secret = None
     if real_stripe:
@@ -188,19 +200,16 @@ def _start(
     uvicorn = [python, "-m", "uvicorn", "starter.app:create_app", "--factory"]
     argv = [*uvicorn, "--host", HOST, "--port", str(API_PORT)]
     processes.spawn("api", argv, env, echo=True, quiet=QUIET["api"])
-    wait_until(lambda: _ready(f"{api_url}/readyz"), f"the API ({api_url}/readyz)", processes)
+    wait_until(
+        lambda: devtemporal.http_ready(f"{api_url}/readyz"),
+        f"the API ({api_url}/readyz)",
+        processes,
+    )
     _step(console, "Worker and API", f"running; {api_url}/readyz answers 200")
 
     if not real_stripe and count > 0:
         _demo(console, settings, env, count, api_url, secret)
-    _banner(console, real_stripe)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+    _banner(console, real_stripe, codec_url)
 
 
 def _demo(
@@ -263,7 +272,7 @@ def _bin(name: str) -> str:
     return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
 
 
-def _banner(console: Console, real_stripe: bool) -> None:
+def _banner(console: Console, real_stripe: bool, codec_url: str | None) -> None:
     ui = f"http://localhost:{UI_PORT}/namespaces/{NAMESPACE}/workflows?query={quote(UI_QUERY)}"
     rows = [
         ("Temporal UI", ui),
@@ -271,13 +280,17 @@ def _banner(console: Console, real_stripe: bool) -> None:
         ("Logs", f"{DEV_DIR}/logs/ (temporal.log, worker.log, api.log)"),
         ("Cases", f"{_bin('temporal')} workflow list --query '{UI_QUERY}'"),
     ]
+    if codec_url:
+        show = f"{_bin('temporal')} workflow show -w dunning-in_… --codec-endpoint {codec_url}"
+        rows.append(("Decoded", show))
     if not real_stripe:
         curl = (
             f"curl -X POST http://{HOST}:{STRIPE_PORT}/_standin/scenarios/failed_invoice"
             " -H 'Content-Type: application/json'"
             ' -d \'{"payment_method": "pm_card_chargeDeclinedExpiredCard"}\''
         )
-        demo = f"{_bin('dunning')} demo --count 1   (in another terminal)"
+        # DUNNING_ENV=dev: other terminals use the dev key in .dev/ as well.
+        demo = f"DUNNING_ENV=dev {_bin('dunning')} demo --count 1   (in another terminal)"
         rows += [("New case", demo), ("or", curl)]
     console.rule("[bold green]The dunning dev stack is up[/] (Ctrl-C stops everything)")
     for name, value in rows:
