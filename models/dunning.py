@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class CaseStatus(StrEnum):
@@ -56,6 +57,9 @@ MAX_REASON = 500
 
 
 class DunningInput(BaseModel):
+    """How a case starts. Fields the webhook does not know are left out of the JSON (not
+    written as null): the case resolves them when it opens and shows them in its details."""
+
     invoice_id: str
     customer_id: str
     subscription_id: str | None = None
@@ -69,6 +73,10 @@ class DunningInput(BaseModel):
         default=None, description="policy name; the worker's default if empty"
     )
     failed_at: datetime | None = None
+
+    @model_serializer(mode="wrap")
+    def _known_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class GraceGrant(BaseModel):

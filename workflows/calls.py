@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from policies.engine import Trigger
     from policies.schema import DeclineClass
     from workflows.case import Case
+    from workflows.presentation import actor
 
 # Stripe calls retry with backoff for hours (same idempotency key each time); a card decline
 # is a result, so only outages and rate limits are retried here.
@@ -198,7 +199,7 @@ class CaseCalls:
             "record_support_action",
             record,
             result_type=RecordSupportActionResult,
-            summary=f"Record support action: {record.action}",
+            summary=f"Record {record.action.replace('_', ' ')} by {actor(record.by)}",
             **LEDGER_CALL,
         )
 

@@ -18,6 +18,19 @@ def case_summary(invoice_id: str, customer_id: str, amount_due: int, currency: s
     return f"Dunning {invoice_id} · {customer_id} · {plain_amount(amount_due, currency)}"
 
 
+def actor(by: str) -> str:
+    """Who did it, in words: support staff by name, Stripe events as Stripe."""
+    return f"Stripe ({by.removeprefix('stripe:')})" if by.startswith("stripe:") else by
+
+
+def outcome_words(state: DunningState) -> str:
+    """How a closed case ended: "recovered (charge attempt 2)"; never the workflow's status."""
+    if state.outcome is None:
+        return state.status.value
+    words = state.outcome.value.replace("_", " ")
+    return words + (f" ({state.outcome_reason})" if state.outcome_reason else "")
+
+
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
@@ -43,10 +56,10 @@ def describe_action(policy: Policy, action: NextAction) -> str:
 
 
 def details_markdown(state: DunningState, history: list[str]) -> str:
-    lines = [
-        f"## Dunning {state.invoice_id} · **{state.status.value}**"
-        + (f" ({state.outcome.value})" if state.outcome else ""),
-        "",
+    lines = [f"## Dunning {state.invoice_id} · **{state.status.value}**", ""]
+    if state.outcome:
+        lines.append(f"- **Closed:** {outcome_words(state)}")
+    lines += [
         f"- Policy: `{state.policy}` · steps done: **{state.current_step}/{state.total_steps}**"
         f" · attempts: **{state.attempts}** (cap {state.max_attempts} automatic)",
         f"- Last decline: `{state.last_decline_code or '—'}`"
@@ -62,8 +75,10 @@ def details_markdown(state: DunningState, history: list[str]) -> str:
     if state.grace:
         total = sum(g.days for g in state.grace)
         lines.append(f"- Grace: **{total} days** in {len(state.grace)} grant(s)")
-        # Who and why stay in the query and the ledger: free text may name the customer.
-        lines.extend(f"  - +{g.days}d granted at {when(g.at)}" for g in state.grace)
+        # History payloads, details included, go through the payload codec (encrypted).
+        lines.extend(
+            f"  - +{g.days}d by {actor(g.by)} at {when(g.at)}: {g.reason}" for g in state.grace
+        )
     if history:
         lines += ["", "### Done so far", *(f"{i}. {item}" for i, item in enumerate(history, 1))]
     return "\n".join(lines)

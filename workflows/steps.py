@@ -128,13 +128,11 @@ class CaseSteps:
             return
         if result.status == "sent":
             self.case.notifications.append(template)
-        what = ASKED_FOR.get(self.case.schedule.decline_class, "payment")
-        note = (
-            f", asking for {what}"
-            if template in ("payment_failed", "authentication_needed")
-            else ""
-        )
-        self.case.log(f"{template} email {result.status}{note}")
+        if template in ("payment_failed", "authentication_needed") and result.status == "sent":
+            what = ASKED_FOR.get(self.case.schedule.decline_class, "payment")
+            self.case.log(f"asked the customer for {what} by email ({template})")
+        else:
+            self.case.log(f"{template} email {result.status}")
 
     async def final_action(self) -> None:
         """The last look first: paid or voided meanwhile ends the case so, and a card the

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from policies.engine import Trigger
     from workflows.case import Case
+    from workflows.presentation import actor
 
 
 class SupportActions:
@@ -46,8 +47,8 @@ class SupportActions:
                 **extra,  # type: ignore[arg-type]
             )
         )
-        who = "Stripe" if by.startswith("stripe:") else "support"
-        self.case.log(f"{action} by {who}: {result}")
+        why = extra.get("reason")
+        self.case.log(f"{action} by {actor(by)}" + (f" ({why})" if why else "") + f": {result}")
 
     def grant_grace(self, input: GrantGraceInput) -> str:
         message = self.case.grant_grace(input.days, input.reason, input.by, workflow.now())

@@ -93,11 +93,15 @@ async def test_search_attributes_summaries_and_details(
         assert {d.name for d in definition.query_definitions} >= {"status"}
 
         history = await handles[0].fetch_history()
-        summaries = [
-            e.user_metadata.summary.data.decode()
+        encoded = [
+            e.user_metadata.summary
             for e in history.events
             if e.HasField("user_metadata") and e.user_metadata.HasField("summary")
         ]
+        # Summaries are payloads: with the payload codec they are encrypted like the rest.
+        codec = client.data_converter.payload_codec
+        decoded = await codec.decode(encoded) if codec else encoded
+        summaries = [payload.data.decode() for payload in decoded]
         assert any("Wait for step 1/5" in s for s in summaries)
         assert any("Charge attempt 1 (schedule)" in s for s in summaries)
         assert any("Read invoice" in s for s in summaries)
