@@ -15,22 +15,20 @@ import base64
 import hmac
 import importlib
 import importlib.util
+import json
 import logging
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from models.dunning import DunningState, GrantGraceResult
-from models.money import currency_exponent
 from models.settings import Settings
 from starter.deps import (
     TemporalUnavailable,
@@ -56,17 +54,18 @@ from starter.support.console_auth import (
     safe_next,
     session_of,
 )
+from starter.support.console_render import ENV, TEMPLATE_DIR
 
 log = logging.getLogger("dunning.console")
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "support"
 FLASH_COOKIE = "dunning_console_flash"
 # An Update waits for a worker to run the validator and the handler: allow more than a query.
 ACTION_TIMEOUT_SECONDS = 15.0
 REPORT_MODULE = "starter.support.report"
 HEADERS = {
-    # No script at all, styles only from our own stylesheet, forms only to ourselves.
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self';"
-    " frame-ancestors 'none'; base-uri 'none'",
+    # One script of our own (times in the reader's zone), styles from our own stylesheet,
+    # forms only to ourselves.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self';"
+    " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     # Pages carry customer data: never keep them in a shared or browser cache.
@@ -94,21 +93,6 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.state.console = ConsoleAuth(key=key or secrets.token_bytes(32), open=not token)
 
 
-def _when(moment: datetime | None) -> str:
-    # PostgreSQL answers in the session's time zone; the console speaks UTC throughout.
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
-
-
-def _money(amount: int | None, currency: str) -> str:
-    exponent = currency_exponent(currency)
-    return f"{(amount or 0) / 10**exponent:,.{exponent}f}"
-
-
-# Autoescape on for every template: customer names, emails and email bodies are untrusted.
-ENV = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined)
-ENV.filters.update(when=_when, money=_money)
-
-
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     session = session_of(request)
     # A new nonce per rendering: it is the request id of what this page's forms submit.
@@ -131,6 +115,10 @@ def console_router() -> APIRouter:
     @router.get("/console.css")
     async def stylesheet() -> FileResponse:
         return FileResponse(TEMPLATE_DIR / "console.css", media_type="text/css")
+
+    @router.get("/console.js")
+    async def script() -> FileResponse:
+        return FileResponse(TEMPLATE_DIR / "console.js", media_type="text/javascript")
 
     @router.get("/login")
     async def loginchecked_form(request: Request, next: str = "/support") -> Response:
@@ -162,7 +150,10 @@ def console_router() -> APIRouter:
     @router.get("", dependencies=GATE)
     async def search(request: Request, q: str = "") -> Response:
         results = await lq.run_query(get_ledger(request), lambda s: lq.find_cases(s, q))
-        return _page(request, "search.html.j2", q=q, results=results)
+        attention, problem = await _attention(request) if not q.strip() else ([], "")
+        return _page(
+            request, "search.html.j2", q=q, results=results, attention=attention, problem=problem
+        )
 
     @router.get("/report", dependencies=GATE)
     async def report(request: Request, days: int = 30) -> Response:
@@ -184,37 +175,62 @@ def console_router() -> APIRouter:
         if form is None:
             return _message(request, 403, "Form expired", EXPIRED)
         if action == "grace" and not form.get("days", "").strip().isdigit():
-            failed = (action, "days must be a whole number", form)
-            return await _case(request, invoice_id, failed, 422)
+            return _back(request, invoice_id, failed=(action, "days must be a whole number", form))
         try:
             client = await get_temporal_client(request)
             payload = svc.action_input(action, **form)
             call = svc.run_action(client, invoice_id, action, payload, request_key(form))
             result = await bounded(call, ACTION_TIMEOUT_SECONDS)
         except svc.ActionRejected as err:
-            return await _case(request, invoice_id, (action, str(err), form), 422)
+            return _back(request, invoice_id, failed=(action, str(err), form))
         except svc.CaseNotFound as err:
             return _message(request, 404, "No such case", str(err))
         except TemporalUnavailable:
             problem = "Temporal did not answer in time; reload to see whether this took effect."
-            return await _case(request, invoice_id, (action, problem, form), 503)
-        message = f"{result.message}."
-        if isinstance(result, GrantGraceResult):
-            message += f" New final deadline: {_when(result.new_final_deadline)}."
-        # POST-redirect-GET: the message rides in a short-lived signed cookie.
-        response = RedirectResponse(f"/support/cases/{quote(invoice_id)}", status_code=303)
-        encoded = base64.urlsafe_b64encode(message.encode()).decode()
-        flash = f"{encoded}.{auth_of(request).sign('flash', encoded)}"
-        response.set_cookie(FLASH_COOKIE, flash, 60, **cookie_options(request))
-        return response
+            return _back(request, invoice_id, failed=(action, problem, form))
+        deadline = None
+        if isinstance(result, GrantGraceResult) and result.new_final_deadline:
+            deadline = result.new_final_deadline.isoformat()
+        return _back(request, invoice_id, message=f"{result.message}.", deadline=deadline)
 
     return router
 
 
-async def _case(
-    request: Request, invoice_id: str, failed: Failed | None = None, status: int = 200
+def _back(
+    request: Request,
+    invoice_id: str,
+    message: str = "",
+    failed: Failed | None = None,
+    deadline: str | None = None,
 ) -> Response:
-    """The case page; `failed` puts an action's rejection next to its form."""
+    """POST-redirect-GET, refused or done: a refresh never posts the form again. What the
+    case page shows once (the result, or the refusal beside its form with what was typed)
+    rides in a short-lived signed cookie."""
+    response = RedirectResponse(f"/support/cases/{quote(invoice_id)}", status_code=303)
+    if failed is not None:
+        action, problem, form = failed
+        failed = (action, problem, {k: v for k, v in form.items() if k != "csrf"})
+    body = json.dumps({"message": message, "failed": failed, "deadline": deadline}).encode()
+    encoded = base64.urlsafe_b64encode(body).decode()
+    flash = f"{encoded}.{auth_of(request).sign('flash', encoded)}"
+    response.set_cookie(FLASH_COOKIE, flash, 60, **cookie_options(request))
+    return response
+
+
+async def _attention(request: Request) -> tuple[list[svc.CaseSummary], str]:
+    """Running cases, the soonest next action first: where support starts its day."""
+    try:
+        client = await get_temporal_client(request)
+        query = svc.list_query() + " AND ExecutionStatus = 'Running'"
+        cases = await bounded(svc.list_cases(client, query), request_timeout(request))
+    except (TemporalUnavailable, RPCError, RuntimeError) as err:
+        return [], err.__class__.__name__
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(cases, key=lambda c: (c.status != "paused", c.next_action_at or far)), ""
+
+
+async def _case(request: Request, invoice_id: str) -> Response:
+    """The case page; a refused action (from the flash) is shown next to its form."""
     (case, timeline), (state, problem) = await asyncio.gather(
         lq.run_query(get_ledger(request), lambda s: lq.case_view(s, invoice_id)),
         _live_status(request, invoice_id),
@@ -225,22 +241,28 @@ async def _case(
     settings = get_settings_from(request)
     ui = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{quote(settings.temporal_namespace)}"
     # A flash is only shown once: on the GET that follows the action's redirect.
-    flash = auth_of(request).unsigned("flash", request.cookies.get(FLASH_COOKIE, ""))
+    flash = json.loads(base64.urlsafe_b64decode(_flash(request) or b"e30="))  # e30= is {}
+    failed = flash.get("failed")
     response = _page(
         request,
         "case.html.j2",
-        status,
+        200,
         invoice_id=invoice_id,
         case=case,
         timeline=timeline,
         state=state,
         problem=problem,
-        failed=failed,
-        flash=base64.urlsafe_b64decode(flash).decode("utf-8", "replace") if flash else None,
+        failed=tuple(failed) if failed else None,
+        flash=flash.get("message") or None,
+        flash_deadline=datetime.fromisoformat(flash["deadline"]) if flash.get("deadline") else None,
         temporal_url=f"{ui}/workflows/{quote('dunning-' + invoice_id, safe='')}",
     )
     response.delete_cookie(FLASH_COOKIE, path="/support")
     return response
+
+
+def _flash(request: Request) -> str | None:
+    return auth_of(request).unsigned("flash", request.cookies.get(FLASH_COOKIE, ""))
 
 
 async def _live_status(request: Request, invoice_id: str) -> tuple[DunningState | None, str]:

@@ -118,3 +118,21 @@ async def test_support_console_in_chromium(
         href = await page.locator("#temporal-link").get_attribute("href")
         assert href == f"{UI}/namespaces/{client.namespace}/workflows/dunning-{case.invoice}"
         await page.screenshot(path=tmp_path / "case.png", full_page=True)
+
+
+async def test_times_are_shown_in_the_readers_zone(
+    chromium: Any, served_console: BackgroundServer
+) -> None:
+    context = await chromium.new_context(timezone_id="Asia/Tokyo")
+    page = await context.new_page()
+    await page.goto(f"{served_console.url}/support/login")
+    await page.fill("#token", TOKEN)
+    await page.click("#login button[type=submit]")
+    await page.goto(f"{served_console.url}/support/report?days=30")
+
+    shown = page.locator("time").first
+    text = await shown.inner_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d (GMT\+9|JST)", text), text
+    utc = await shown.get_attribute("title")
+    assert utc is not None and utc.endswith(" UTC") and utc != text
+    await context.close()
