@@ -44,18 +44,6 @@ def _percent(rate: float | None) -> str:
     return "–" if rate is None else f"{rate:.1%}"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes = round(seconds / 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    if days or hours:
-        parts.append(f"{hours}h")
-    return " ".join([*parts, f"{minutes}m"])
-
-
 def _title(report: RecoveryReport) -> str:
     if report.since and report.until:
         return f"cases opened from {report.since.isoformat()} to {report.until.isoformat()}"
@@ -68,6 +56,7 @@ def _title(report: RecoveryReport) -> str:
 
 def render(report: RecoveryReport) -> None:
     from models.money import plain_amount
+    from starter.support.report import duration_words
 
     console.print(f"[bold]Recovery report[/]: {_title(report)}")
     summary = Table(box=box.SIMPLE_HEAD)
@@ -94,7 +83,7 @@ def render(report: RecoveryReport) -> None:
     console.print(
         f"Recovery rate: [bold]{_percent(report.recovery_rate)}[/] of opened,"
         f" [bold]{_percent(report.recovery_rate_closed)}[/] of closed."
-        f"  Median time to recovery: [bold]{_duration(report.median_seconds_to_recovery)}[/]"
+        f"  Median time to recovery: [bold]{duration_words(report.median_seconds_to_recovery)}[/]"
     )
     amounts = ", ".join(plain_amount(n, c) for c, n in report.amount_recovered.items())
     console.print(f"Amount recovered: [bold]{amounts or '–'}[/]\n")

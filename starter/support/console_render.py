@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from models.dunning import DunningState
 from models.money import currency_exponent
+from starter.support.report import duration_words
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "support"
 
@@ -50,5 +51,9 @@ def _money(amount: int | None, currency: str) -> str:
 # Autoescape on for every template: customer names, emails and email bodies are untrusted.
 ENV = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined)
 ENV.filters.update(
-    when=_when, money=_money, decline_words=lambda c: DECLINE_WORDS.get(c, c), outcome=_outcome
+    duration=duration_words,
+    when=_when,
+    money=_money,
+    decline_words=lambda c: DECLINE_WORDS.get(c, c),
+    outcome=_outcome,
 )

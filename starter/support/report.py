@@ -96,6 +96,20 @@ class RecoveryReport(BaseModel):
     by_step: list[StepRow]
 
 
+def duration_words(seconds: float | None) -> str:
+    """One way to show a duration, on the console's page and in the CLI: "22 s", "14 min",
+    "5.2 h", "3.4 days"."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 

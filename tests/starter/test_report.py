@@ -23,7 +23,12 @@ from models.settings import get_settings
 from models.store import Ledger, make_engine
 from standins.server import free_port
 from starter.cli import app
-from starter.support.report import DeclineCodeRow, RecoveryReport, StepRow, compute_report
+from starter.support.report import (
+    DeclineCodeRow,
+    RecoveryReport,
+    StepRow,
+    compute_report,
+)
 
 SINCE = datetime(2001, 3, 1, tzinfo=UTC)
 UNTIL = datetime(2001, 4, 1, tzinfo=UTC)
@@ -229,7 +234,7 @@ def test_tables_show_the_figures(cli: CliRunner) -> None:
         "Stopped by support 1 7.7%",
         "Already paid 1 7.7%",
         "Voided 1 7.7%",
-        "Recovery rate: 38.5% of opened, 45.5% of closed. Median time to recovery: 3d 0h 0m",
+        "Recovery rate: 38.5% of opened, 45.5% of closed. Median time to recovery: 3.0 days",
         "Amount recovered: EUR 40.00, GBP 50.00, USD 44.99",
         "insufficient_funds 5 4 3 60.0%",
         "(none) 1 1 0 0.0%",
