@@ -96,6 +96,7 @@ class Executor:
         ids |= set(await run_in_threadpool(self._open_cases, plan.attribute, plan.value))
         if plan.also_invoice:
             ids.add(sa.workflow_id_for(plan.also_invoice))
+        ids.discard(plan.except_workflow or "")
         ordered = sorted(ids)
         results = await asyncio.gather(
             *(self._signal(wid, plan.signal, plan.arg, plan.request_id) for wid in ordered)

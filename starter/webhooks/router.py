@@ -223,7 +223,10 @@ async def _process(request: Request, store: StripeEventStore, event: Event) -> J
         # Temporal already has the effect, so answer 2xx: a non-2xx would make Stripe redeliver
         # and, once the claim's lease expired, repeat the signal. The row stays `processing`.
         log.exception("Could not record the result of Stripe event %s: %s", event.id, action)
-    log.info("Stripe event %s (%s): %s", event.id, event.type, action)
+    # The echo of a case's own Stripe call (our cancellation coming back as
+    # customer.subscription.deleted) is expected: debug, so it never reads like a problem.
+    level = logging.DEBUG if isinstance(decided, Ignore) and decided.own_event else logging.INFO
+    log.log(level, "Stripe event %s (%s): %s", event.id, event.type, action)
     body: dict[str, Any] = {"received": True, "event": event.id, "type": event.type}
     if isinstance(decided, Ignore) and decided.unhandled_type:
         body = {"ignored": event.type, "event": event.id}

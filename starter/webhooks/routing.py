@@ -45,23 +45,33 @@ class SignalMatching:
     arg: BaseModel
     request_id: str
     also_invoice: str | None = None
+    # The case whose own Stripe call caused the event: it knows already.
+    except_workflow: str | None = None
 
 
 @dataclass(frozen=True)
 class Ignore:
     reason: str
     unhandled_type: bool = False
+    own_event: bool = False
 
 
 Plan = StartCase | SignalCase | SignalMatching | Ignore
 
 
+def _caused_by(event: p.Event) -> str | None:
+    """The case whose own Stripe call caused the event: its idempotency keys are
+    `dunning-{invoice}:...` (Stripe copies the request's key into event.request)."""
+    key = event.idempotency_key or ""
+    owner = key.split(":", 1)[0]
+    return owner if owner.startswith("dunning-") and ":" in key else None
+
+
 def _own_echo(event: p.Event, invoice_id: str) -> Ignore | None:
-    """The event of a case's own Stripe call (its idempotency keys are `dunning-{invoice}:...`):
-    the case already has the result from its activity, so it is not told twice."""
+    """The case already has the result of its own call from its activity: not told twice."""
     workflow_id = sa.workflow_id_for(invoice_id)
-    if (event.idempotency_key or "").startswith(f"{workflow_id}:"):
-        return Ignore(f"own event: caused by {workflow_id} itself; not signalled")
+    if _caused_by(event) == workflow_id:
+        return Ignore(f"own event: caused by {workflow_id} itself; not signalled", own_event=True)
     return None
 
 
@@ -134,8 +144,16 @@ def _subscription_deleted(event: p.Event) -> Plan:
     stop = m.StopInput(reason="subscription canceled in Stripe", by=f"stripe:{event.id}")
     # The latest invoice is usually the one being dunned: signal it directly as well, since
     # the visibility query may not show a case started a moment ago.
+    # A case's own final action canceled it: that case knows; its other cases are told.
+    owner = _caused_by(event)
     return SignalMatching(
-        "SubscriptionId", sub.id, "stop", stop, f"event:{event.id}", also_invoice=sub.latest_invoice
+        "SubscriptionId",
+        sub.id,
+        "stop",
+        stop,
+        f"event:{event.id}",
+        also_invoice=sub.latest_invoice,
+        except_workflow=owner,
     )
 
 

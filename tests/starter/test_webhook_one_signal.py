@@ -9,8 +9,10 @@ Events caused by the case's own charge attempts are not signalled at all.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -88,3 +90,29 @@ async def test_events_of_the_cases_own_charges_are_not_signalled(
     own = f"own event: caused by dunning-{case.invoice_id} itself; not signalled"
     assert [(a["status"], a["action"]) for a in answers] == [("ignored", own)] * 2
     assert await later_signals(dev_env.client, case.invoice_id) == []
+
+
+async def test_a_cases_own_cancellation_stops_only_the_subscriptions_other_cases(
+    api: Api,
+    dev_env: WorkflowEnvironment,
+    idle_cases: list[tuple[Client, str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, queue = dev_env.client, api.app.state.settings.dunning_task_queue
+    sub = pl.new_id("sub")
+    canceling = await idle_case(client, queue, idle_cases, subscription_id=sub)
+    older = await idle_case(client, queue, idle_cases, subscription_id=sub)
+    await visible(client, running("SubscriptionId", sub), 2)
+    evt = pl.event(
+        "customer.subscription.deleted",
+        pl.subscription(API_ENDIVE, id=sub, latest_invoice=canceling.invoice_id),
+        API_ENDIVE,
+    )
+    evt["request"] = {"id": "req_f", "idempotency_key": f"dunning-{canceling.invoice_id}:final"}
+
+    with caplog.at_level(logging.DEBUG, logger="dunning.webhooks"):
+        assert (await api.deliver(evt)).status_code == 200
+
+    assert await later_signals(client, canceling.invoice_id) == []
+    assert [name for name, _ in await later_signals(client, older.invoice_id)] == ["stop"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
