@@ -135,10 +135,20 @@ def list_cases(
         help="Only running cases whose next action is due within DURATION (30m, 24h, 3d).",
     ),
     as_json: bool = JSON,
+    ui_links: bool = typer.Option(
+        False,
+        "--ui-links",
+        help="Print the Temporal UI links of the ops views (open, paused, due, recovered, ...)"
+        " instead of listing; --customer narrows them.",
+    ),
 ) -> None:
     """List cases from Temporal visibility (at most 200)."""
     from policies.durations import parse_duration
     from starter.support import service
+
+    if ui_links:
+        _print_ui_links(_settings(), customer, as_json)
+        return
 
     try:
         window: timedelta | None = parse_duration(due_within) if due_within else None
@@ -153,6 +163,18 @@ def list_cases(
         console.print("No dunning cases match.")
     else:
         console.print(summary_table(cases, console.width))
+
+
+def _print_ui_links(settings: Settings, customer: str | None, as_json: bool) -> None:
+    from starter.support.ui_links import ui_links
+
+    links = ui_links(settings, customer)
+    if as_json:
+        _echo_json(links)
+        return
+    for name, url in links.items():
+        console.print(Text(name, style="bold"))
+        console.print(Text(f"  {url}"), soft_wrap=True)  # whole, so it stays clickable
 
 
 def _act(
