@@ -38,6 +38,8 @@ class CaseState:
     manual_attempts: int = 0
     decline_class: DeclineClass = DeclineClass.SOFT
     grace_days: int = 0
+    # What the grace days add to every deadline: days × the policy's grace.day.
+    grace_time: timedelta = timedelta(0)
     paused_since: datetime | None = None
     paused_total: timedelta = timedelta(0)
     pending_retry: Trigger | None = None
@@ -87,7 +89,7 @@ def shift(state: CaseState, now: datetime | None = None) -> timedelta:
     paused = state.paused_total
     if state.paused_since is not None and now is not None and now > state.paused_since:
         paused += now - state.paused_since
-    return timedelta(days=state.grace_days) + paused
+    return state.grace_time + paused
 
 
 def step_due(policy: Policy, state: CaseState, index: int, now: datetime | None = None) -> datetime:
@@ -214,7 +216,11 @@ def grant_grace(policy: Policy, state: CaseState, days: int) -> CaseState:
     problem = grace_problem(policy, state, days)
     if problem:
         raise ValueError(problem)
-    return replace(state, grace_days=state.grace_days + days)
+    return replace(
+        state,
+        grace_days=state.grace_days + days,
+        grace_time=state.grace_time + days * policy.grace.day,
+    )
 
 
 def pause(state: CaseState, now: datetime) -> CaseState:

@@ -44,6 +44,9 @@ class Final(_Strict):
 class Grace(_Strict):
     max_days_per_grant: int = Field(ge=1, le=365)
     max_total_days: int = Field(ge=0, le=730)
+    # How long one granted "day" is: a day, except in seconds-scale demo policies, where a
+    # grant must finish while someone watches.
+    day: Duration = Field(default=timedelta(days=1), description="length of one grace day")
 
     @model_validator(mode="after")
     def _per_grant_within_total(self) -> Grace:
