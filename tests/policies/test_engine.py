@@ -239,3 +239,16 @@ def test_manual_retries_do_not_use_the_automatic_budget() -> None:
     state = replace(CaseState(started_at=START), auto_attempts=DEFAULT.max_attempts)
     state = engine.after_retry_now(engine.request_retry(state, Trigger.SUPPORT), True, START)
     assert (state.auto_attempts, state.manual_attempts, state.attempts) == (4, 1, 5)
+
+
+@pytest.mark.parametrize(
+    ("file", "day"), [("default.yaml", timedelta(days=1)), ("demo.yaml", timedelta(seconds=20))]
+)
+def test_a_grace_day_lasts_what_the_policy_says(file: str, day: timedelta) -> None:
+    policy = load_policy(POLICY_DIR / file)
+    state = CaseState(started_at=datetime(2026, 11, 1, tzinfo=UTC))
+    before = engine.final_deadline(policy, state)
+    granted = engine.grant_grace(policy, state, 3)
+    assert granted.grace_days == 3
+    assert engine.final_deadline(policy, granted) - before == 3 * day
+    assert engine.step_due(policy, granted, 0) - engine.step_due(policy, state, 0) == 3 * day
