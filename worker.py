@@ -22,7 +22,7 @@ from activities.stripe_billing import StripeActivities
 from activities.stripe_client import make_stripe_client
 from models.notification_store import NotificationStore
 from models.reconcile import reconcile_every
-from models.settings import Settings, get_settings
+from models.settings import EncryptionConfigError, Settings, get_settings
 from models.store import Ledger, make_engine
 from models.temporal import connect, ensure_search_attributes, exit_process
 from policies.loader import PolicyError, load_policy
@@ -136,6 +136,9 @@ def main() -> None:
     except PolicyError as err:
         log.error("%s", err)
         code = 2
+    except EncryptionConfigError as err:  # a setting to fix: one line, no traceback
+        log.error("%s", err)
+        code = 1
     except Exception:
         log.exception("Worker failed")
         code = 1

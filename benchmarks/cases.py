@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -40,11 +39,12 @@ from activities.email import EmailActivities, make_sendgrid_client
 from activities.stripe_billing import StripeActivities
 from activities.stripe_client import make_stripe_client
 from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
+from models.codec import new_key, parse_keyring
 from models.dunning import DunningInput
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from models.store import Ledger, make_engine
-from models.temporal import ensure_search_attributes
+from models.temporal import converter_for, ensure_search_attributes
 from standins.sendgrid_api import create_app as sendgrid_app
 from standins.server import BackgroundServer
 from standins.stripe_api import create_app as stripe_app
@@ -86,6 +86,11 @@ def database() -> Iterator[str]:
     ) as url:
         upgrade_to_head(url)
         yield url
+
+
+# Encrypted as in production (issue 12): a fresh key for this run, shared by every client and
+# worker of the benchmark, so the measured cost includes the payload codec.
+BENCH_CONVERTER = converter_for(parse_keyring(f"bench:{new_key()}"))
 
 
 def make_cases(stripe_url: str, count: int) -> list[DunningInput]:
@@ -182,7 +187,7 @@ async def main(count: int, concurrency: int) -> None:
             make_cases(stripe_srv.url, count),
         )
         env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
+            data_converter=BENCH_CONVERTER,
             test_server_existing_path=str(BIN / "temporal-test-server"),
         )
         await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)

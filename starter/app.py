@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 
 from models.settings import Settings, get_settings
 from models.store import Ledger, make_engine
+from models.temporal import resolve_keyring
 from starter.deps import (
     TEMPORAL_TIMEOUT_SECONDS,
     TemporalConnector,
@@ -74,6 +75,10 @@ def create_app(
     temporal_timeout: float = TEMPORAL_TIMEOUT_SECONDS,
 ) -> FastAPI:
     settings = settings or get_settings()
+    # Refuse to start rather than 500 on the first event: the Temporal client connects lazily,
+    # so missing or bad DUNNING_ENCRYPTION_KEYS would otherwise surface only then.
+    if client is None:
+        resolve_keyring(settings)
     owns_ledger = ledger is None
     ledger = ledger or Ledger(make_engine(settings.database_url))
     connector = TemporalConnector(settings, client, timeout=temporal_timeout)

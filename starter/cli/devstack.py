@@ -279,6 +279,7 @@ def _banner(console: Console, real_stripe: bool, codec_url: str | None) -> None:
         ("API docs", f"http://localhost:{API_PORT}/docs"),
         ("Logs", f"{DEV_DIR}/logs/ (temporal.log, worker.log, api.log)"),
         ("Cases", f"{_bin('temporal')} workflow list --query '{UI_QUERY}'"),
+        ("Ops views", f"{_bin('dunning')} list --ui-links   (open, paused, due, recovered, …)"),
     ]
     if codec_url:
         show = f"{_bin('temporal')} workflow show -w dunning-in_… --codec-endpoint {codec_url}"

@@ -93,6 +93,9 @@ def api(
             )
         if _port_taken(host, port):
             raise UserError(f"{host}:{port} is already in use; choose another with --port")
+        from models.temporal import resolve_keyring
+
+        resolve_keyring(settings)  # missing or bad DUNNING_ENCRYPTION_KEYS: one line, exit 1
     import uvicorn
 
     # The factory builds the app from the same environment this process has.

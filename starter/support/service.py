@@ -112,6 +112,7 @@ def _quoted(value: str, what: str) -> str:
 # Temporal's close statuses for a workflow that ended outside its own path.
 ENDED_QUERY = "ExecutionStatus IN ('Terminated', 'TimedOut', 'Failed', 'Canceled')"
 OPEN_STATUSES = (CaseStatus.ACTIVE, CaseStatus.PAUSED)
+RUNNING = "ExecutionStatus = 'Running'"
 
 
 def list_query(
@@ -128,13 +129,14 @@ def list_query(
         # A terminated workflow keeps the DunningStatus it had (Temporal lets only a running
         # workflow change its search attributes): "active" means running too.
         if status in OPEN_STATUSES:
-            clauses.append("ExecutionStatus = 'Running'")
+            clauses.append(RUNNING)
     if customer:
         clauses.append(f"CustomerId = {_quoted(customer, 'customer')}")
     if due_within is not None:
         limit = (now or datetime.now(UTC)) + due_within
         clauses.append(f"NextActionAt <= '{limit.isoformat()}'")
-        clauses.append("ExecutionStatus = 'Running'")
+        if RUNNING not in clauses:
+            clauses.append(RUNNING)
     return " AND ".join(clauses)
 
 

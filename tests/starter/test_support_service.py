@@ -30,9 +30,15 @@ def test_list_query_combines_filters_and_refuses_quotes() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     query = list_query(status="paused", customer="cus_1", due_within=timedelta(hours=24), now=now)
     assert query == (
-        "WorkflowType = 'DunningWorkflow' AND DunningStatus = 'paused' AND CustomerId = 'cus_1'"
-        " AND NextActionAt <= '2026-01-02T00:00:00+00:00' AND ExecutionStatus = 'Running'"
+        "WorkflowType = 'DunningWorkflow' AND DunningStatus = 'paused'"
+        " AND ExecutionStatus = 'Running' AND CustomerId = 'cus_1'"
+        " AND NextActionAt <= '2026-01-02T00:00:00+00:00'"
     )
+    # A terminated case keeps DunningStatus 'active': open statuses mean running workflows.
+    assert "ExecutionStatus = 'Running'" in list_query(status="active")
+    ended = list_query(status="ended")
+    assert "ExecutionStatus IN ('Terminated', 'TimedOut', 'Failed', 'Canceled')" in ended
+    assert "DunningStatus" not in ended
     with pytest.raises(ValueError, match="quote"):
         list_query(customer="x' OR 1=1")
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.dunning import GrantGraceInput, PauseInput, PaymentMethodUpdatedInput, ResumeInput
+from models.temporal import converter_for
 from starter.cases import start_case
+from tests.conftest import TEST_KEYRING
 from tests.workflows.helpers import INSUFFICIENT, advance_until
 from workflows.dunning import DunningWorkflow
 
@@ -36,7 +37,9 @@ def test_histories_are_saved() -> None:
 @pytest.mark.parametrize("path", saved_histories(), ids=lambda p: p.stem)
 async def test_replay_saved_history(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[DunningWorkflow], data_converter=pydantic_data_converter)
+    # Histories recorded since encryption are encrypted with the suite's public test key;
+    # older plain ones pass through the codec unchanged.
+    replayer = Replayer(workflows=[DunningWorkflow], data_converter=converter_for(TEST_KEYRING))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 
