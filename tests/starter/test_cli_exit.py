@@ -18,7 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from starter.cli.support import EXIT_NOT_FOUND
 
 ROOT = Path(__file__).resolve().parents[2]
-# 30 runs in all, four at a time (each is a fresh interpreter that imports temporalio).
+# 50 runs per command, four at a time (each is a fresh interpreter that imports temporalio).
+RUNS = 50
 PARALLEL = 4
 
 
@@ -42,10 +43,15 @@ async def _dunning(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("args", "code", "runs"),
     [
-        (["status", "in_no_such_invoice", "--json"], EXIT_NOT_FOUND, 20),
-        (["list", "--json", "--status", "active"], 0, 10),
+        (["status", "in_no_such_invoice", "--json"], EXIT_NOT_FOUND, RUNS),
+        (["list", "--json", "--status", "active"], 0, RUNS),
+        (
+            ["grace", "in_no_such_invoice", "--days", "3", "--reason", "r", "--by", "a"],
+            EXIT_NOT_FOUND,
+            RUNS,
+        ),
     ],
-    ids=["status-missing", "list"],
+    ids=["status-missing", "list", "grace-refused"],
 )
 async def test_every_run_exits_with_the_documented_code(
     dev_env: WorkflowEnvironment, args: list[str], code: int, runs: int
