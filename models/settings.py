@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     dunning_reconcile_seconds: float = Field(default=300.0, gt=0)
 
     # Webhook / support API.
+    # The webhook relay (starter/webhooks/relay.py): accepted events applied to Temporal by at
+    # most this many concurrent starts/signals per API process.
+    dunning_relay_concurrency: int = Field(default=32, ge=1, le=500)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # "dev" relaxes what production refuses (e.g. support routes without a token).

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, Integer, String, Text, select, update
+from sqlalchemy import Boolean, Index, Integer, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from models.ledger import Base, utcnow
@@ -31,8 +31,20 @@ FINAL_STATUSES = ("done", "ignored")
 CLAIM_LEASE = timedelta(minutes=2)
 
 
+QUEUED_STATUSES = ("queued", "processing", "failed")
+
+
 class StripeEvent(Base):
     __tablename__ = "stripe_events"
+    __table_args__ = (
+        # The relay's queue: only rows still to apply, by when they are due (migration 0005).
+        Index(
+            "ix_stripe_events_queue",
+            "next_try_at",
+            postgresql_where=text("status IN ('queued', 'processing', 'failed')"),
+            sqlite_where=text("status IN ('queued', 'processing', 'failed')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -50,6 +62,10 @@ class StripeEvent(Base):
     action: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     deliveries: Mapped[int] = mapped_column(Integer, default=1)
+    # The outbox (migration 0005): the verified body until the relay has applied it.
+    payload: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_try_at: Mapped[datetime | None]
 
 
 @dataclass(frozen=True)
