@@ -71,15 +71,18 @@ def replay(policy: Policy, case: RealCase, into: Backtest) -> None:
     cards = sorted(case.card_updates)
     now, end = case.opened_at, case.ended_at
     into.cases += 1
+    if end <= case.opened_at:  # paid, void or stopped as it opened: nothing was ever due
+        return
     while True:
         action = engine.next_action(policy, state, now)
         if cards and (action.at is None or cards[0] < action.at):
-            if cards[0] >= end:
+            if cards[0] > end:
                 return
             now = cards.pop(0)
             state = engine.request_retry(state, Trigger.PAYMENT_METHOD_UPDATED)
             continue
-        if action.at is None or action.at >= end:
+        # Inclusive: what happened at the very instant the real case ended still happened.
+        if action.at is None or action.at > end:
             return
         now = max(now, action.at)
         if action.kind == ActionKind.FINAL_ACTION:
