@@ -84,16 +84,20 @@ def render(results: list[dict[str, Any]], header: str, notes: list[str]) -> None
     from rich import box
     from rich.table import Table
 
-    from models.money import plain_amount
+    from models.money import currency_exponent
+
+    def money(minor: int, currency: str) -> str:
+        # Whole units: a simulated total has no meaningful cents.
+        return f"{currency.upper()} {minor / 10 ** currency_exponent(currency):,.0f}"
 
     console.print(f"[bold]Policy simulation[/]: {header}")
     table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for result in results:
-        table.add_column(result["policy"], justify="right")
+        table.add_column(result["policy"], justify="right", no_wrap=True)
     rows: list[tuple[str, Any]] = [
         ("Recovery rate", lambda r: _percent(r["recovery_rate"])),
-        ("Revenue recovered", lambda r: plain_amount(r["amount_recovered"], r["currency"])),
+        ("Revenue recovered", lambda r: money(r["amount_recovered"], r["currency"])),
         ("  of revenue due", lambda r: _percent(r["revenue_recovery_rate"])),
         ("  by retry", lambda r: _percent(r["recovered_by"]["retry"] / r["cases"])),
         ("  by a new card", lambda r: _percent(r["recovered_by"]["new_card"] / r["cases"])),
@@ -109,7 +113,14 @@ def render(results: list[dict[str, Any]], header: str, notes: list[str]) -> None
     ]
     for label, cell in rows:
         table.add_row(label, *(cell(r) for r in results))
-    console.print(table)
+    # Side by side or not at all: widen past a narrow (or piped, 80-column) console.
+    needed = 36 + sum(max(len(r["policy"]), 14) + 3 for r in results)
+    if console.width >= needed:
+        console.print(table)
+    else:
+        from rich.console import Console
+
+        Console(width=needed, highlight=False).print(table)
     console.print(f"Clock: {CLOCK}.")
     for note in notes:
         console.print(note, soft_wrap=True)
