@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -83,15 +84,37 @@ class Notification(Base):
     level: Mapped[str | None] = mapped_column(String(20))
     step: Mapped[int | None] = mapped_column(Integer)
     to_address: Mapped[str | None] = mapped_column(String(320))
-    # claimed -> sent | rejected | uncertain; failed_retryable may be claimed again.
+    # claimed -> sent | rejected | uncertain | no_address | opted_out; failed_retryable may be
+    # claimed again. The provider's delivery report moves sent on to delivered | undelivered |
+    # failed (SMS status callbacks).
     status: Mapped[str] = mapped_column(String(20))
     claim_attempt: Mapped[int] = mapped_column(Integer, default=1)
-    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    # Indexed: delivery reports name the provider's id (Twilio's message SID) only.
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     subject: Mapped[str | None] = mapped_column(Text)
     body_text: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # In-app notices: when the customer read it in the merchant's app (engagement).
+    read_at: Mapped[datetime | None]
+
+
+class ChannelOptOut(Base):
+    """A customer's address that asked for no more messages on a channel (SMS STOP), or that
+    asked back in (START). Per address, as the carrier applies it: every case of every customer
+    with that number skips the channel while `opted_out`."""
+
+    __tablename__ = "channel_opt_outs"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    # What said so: the keyword texted (STOP, START, ...) or the provider's refusal (21610).
+    source: Mapped[str] = mapped_column(String(40))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SupportAction(Base):

@@ -49,6 +49,13 @@ class NotificationStore:
                 row.error = f"attempt {row.claim_attempt} did not finish"
             return False, row
 
+    def record(self, **values: Any) -> bool:
+        """Write a message that needs no provider call (the in-app feed) in one transaction;
+        False when its dedupe key exists already (a retry)."""
+        with self.sessions.begin() as session:
+            extra = {"sent_at": utcnow()} if values.get("status") == "sent" else {}
+            return insert_ignore(session, Notification, {**values, **extra})
+
     def reclaim_uncertain(self, dedupe_key: str, attempt: int) -> bool:
         """Claim an `uncertain` key again once SendGrid is known not to have the message.
 
