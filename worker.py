@@ -1,7 +1,9 @@
 """The dunning worker: `python worker.py` (or `dunning worker`).
 
 Env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DUNNING_TASK_QUEUE, DUNNING_POLICY, DATABASE_URL,
-STRIPE_API_KEY / STRIPE_API_BASE, SENDGRID_API_KEY / SENDGRID_API_HOST, DUNNING_EMAIL_FROM.
+STRIPE_API_KEY / STRIPE_API_BASE, SENDGRID_API_KEY / SENDGRID_API_HOST, DUNNING_EMAIL_FROM,
+TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_FROM / TWILIO_API_BASE, DUNNING_WEBHOOK_URLS /
+DUNNING_WEBHOOK_SECRET.
 """
 
 from __future__ import annotations
@@ -9,17 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import httpx
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, make_sendgrid_client
+from activities.in_app import InAppActivities
 from activities.ledger import LedgerActivities
+from activities.merchant_webhooks import MerchantWebhookActivities
+from activities.sms import SmsActivities
 from activities.stripe_billing import StripeActivities
 from activities.stripe_client import make_stripe_client
+from activities.twilio_client import make_twilio_client
+from models.channel_store import ChannelStore
 from models.notification_store import NotificationStore
 from models.reconcile import reconcile_every
 from models.settings import EncryptionConfigError, Settings, get_settings
@@ -32,42 +43,89 @@ from workflows.search_attributes import ALL_KEYS
 log = logging.getLogger("dunning.worker")
 
 
-def build_activities(
-    settings: Settings, ledger: Ledger
-) -> tuple[StripeActivities, EmailActivities, LedgerActivities]:
-    stripe_activities = StripeActivities(
-        make_stripe_client(settings), ledger, settings.dunning_policy
+@dataclass
+class Activities:
+    """Every activity class, each holding its client. The channels are the `send_{name}`
+    activities of policies.schema.CHANNELS: a new channel is a class here and its name there."""
+
+    stripe: StripeActivities
+    email: EmailActivities
+    ledger: LedgerActivities
+    sms: SmsActivities
+    in_app: InAppActivities
+    webhooks: MerchantWebhookActivities
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.stripe.get_invoice_context,
+            self.stripe.retry_payment,
+            self.stripe.check_invoice,
+            self.stripe.apply_final_action,
+            self.email.send_email,
+            self.sms.send_sms,
+            self.in_app.send_in_app,
+            self.webhooks.send_webhook,
+            self.ledger.record_support_action,
+            self.ledger.close_case,
+        ]
+
+
+def build_activities(settings: Settings, ledger: Ledger) -> Activities:
+    notifications = NotificationStore(ledger.sessions)
+    webhook_urls = settings.merchant_webhook_urls()
+    twilio = None
+    if settings.twilio_account_sid:
+        twilio = make_twilio_client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_api_base,
+            settings.twilio_timeout_seconds,
+        )
+    public = settings.dunning_public_url.rstrip("/")
+    return Activities(
+        stripe=StripeActivities(
+            make_stripe_client(settings),
+            ledger,
+            settings.dunning_policy,
+            case_event_channels=["webhook"] if webhook_urls else [],
+        ),
+        email=EmailActivities(
+            make_sendgrid_client(settings),
+            notifications,
+            sender=settings.dunning_email_from,
+            update_payment_url=settings.dunning_update_payment_url,
+        ),
+        ledger=LedgerActivities(ledger),
+        sms=SmsActivities(
+            twilio,
+            notifications,
+            ChannelStore(ledger.sessions),
+            sender=settings.twilio_from,
+            update_payment_url=settings.dunning_update_payment_url,
+            status_callback=f"{public}/webhooks/twilio" if public else None,
+        ),
+        in_app=InAppActivities(notifications, settings.dunning_update_payment_url),
+        webhooks=MerchantWebhookActivities(
+            httpx.Client(timeout=settings.dunning_webhook_timeout_seconds),
+            notifications,
+            webhook_urls,
+            settings.dunning_webhook_secret,
+        ),
     )
-    email_activities = EmailActivities(
-        make_sendgrid_client(settings),
-        NotificationStore(ledger.sessions),
-        sender=settings.dunning_email_from,
-        update_payment_url=settings.dunning_update_payment_url,
-    )
-    return stripe_activities, email_activities, LedgerActivities(ledger)
 
 
 def build_worker(
     client: Client,
     task_queue: str,
-    activities: tuple[StripeActivities, EmailActivities, LedgerActivities],
+    activities: Activities,
     executor: ThreadPoolExecutor,
     shutdown_seconds: float = 30.0,
 ) -> Worker:
-    stripe_activities, email_activities, ledger_activities = activities
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DunningWorkflow],
-        activities=[
-            stripe_activities.get_invoice_context,
-            stripe_activities.retry_payment,
-            stripe_activities.check_invoice,
-            stripe_activities.apply_final_action,
-            email_activities.send_email,
-            ledger_activities.record_support_action,
-            ledger_activities.close_case,
-        ],
+        activities=activities.all(),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
         graceful_shutdown_timeout=timedelta(seconds=shutdown_seconds),

@@ -81,6 +81,10 @@ class EmailActivities:
     @activity.defn(name="send_email")
     @compact_failures
     def send_email(self, input: SendEmailInput) -> SendEmailResult:
+        if input.template is None:
+            raise ApplicationError(
+                "an email needs a template", type="InvalidInput", non_retryable=True
+            )
         return self._send(input)
 
     def _update_url(self, input: SendEmailInput) -> str | None:
@@ -89,6 +93,7 @@ class EmailActivities:
         return self.update_payment_url.format(customer=input.customer_id, invoice=input.invoice_id)
 
     def _send(self, input: SendEmailInput) -> SendEmailResult:
+        assert input.template is not None
         rendered = render_email(
             input.template,
             EmailContext(

@@ -137,11 +137,12 @@ def _environment() -> Environment:
     )
 
 
-def render_email(template: str, context: EmailContext) -> RenderedEmail:
+def message_variables(template: str, context: EmailContext) -> dict[str, object]:
+    """What every channel's templates of a message see (email, SMS, in-app)."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown email template {template!r}; expected one of {TEMPLATES}")
     name = (context.customer_name or "").strip() or FALLBACK_NAME
-    variables = {
+    return {
         "name": name,
         "amount": format_amount(context.amount_due, context.currency, context.locale),
         "invoice_id": context.invoice_id,
@@ -151,6 +152,10 @@ def render_email(template: str, context: EmailContext) -> RenderedEmail:
         "consequence": _CONSEQUENCES[context.final_action],
         "attempts": context.attempts,
     }
+
+
+def render_email(template: str, context: EmailContext) -> RenderedEmail:
+    variables = message_variables(template, context)
     env = _environment()
     subject = env.get_template(f"{template}.subject.j2").render(variables)
     text = env.get_template(f"{template}.txt.j2").render(variables)

@@ -7,6 +7,7 @@ may not serve, so its failure is logged and the case goes on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import stripe
@@ -36,13 +37,22 @@ from models.activities import (
 from models.dunning import Outcome
 from models.store import Ledger
 from policies.loader import PolicyError, cached_policy, resolve_policy_path
+from policies.schema import Channel
 
 
 class StripeActivities:
-    def __init__(self, client: stripe.StripeClient, ledger: Ledger, default_policy: str) -> None:
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        ledger: Ledger,
+        default_policy: str,
+        case_event_channels: Sequence[Channel] = (),
+    ) -> None:
         self.client = client
         self.ledger = ledger
         self.default_policy = default_policy
+        # Told to each case as it opens (and so recorded in its history).
+        self.case_event_channels = list(case_event_channels)
 
     @activity.defn(name="get_invoice_context")
     @compact_failures
@@ -110,6 +120,9 @@ class StripeActivities:
             decline_code=decline_code,
             advice_code=advice_code,
             failed_payment_method=failed_card,
+            phone=get(customer, "phone") or get(invoice, "customer_phone"),
+            country=get(customer, "address", "country"),
+            case_event_channels=self.case_event_channels,
             policy=policy,
         )
 

@@ -1,4 +1,4 @@
-"""Inputs and results of the activities (Stripe, email, ledger)."""
+"""Inputs and results of the activities (Stripe, notification channels, ledger)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,21 @@ from pydantic import BaseModel, Field
 
 from models.dunning import Outcome
 from policies.engine import Trigger
-from policies.schema import FinalAction, Level, Policy, StepTemplate
+from policies.schema import Channel, FinalAction, Level, Policy, StepTemplate
 
 # Every message a case sends: the policy's step templates and the workflow's own.
 Template = StepTemplate | Literal["authentication_needed", "canceled", "recovered"]
 SupportAction = Literal["grant_grace", "pause", "resume", "retry_now", "stop"]
 
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
+# What the merchant's systems hear about a case (the webhook channel's event types).
+CaseEvent = Literal[
+    "dunning.case.opened",
+    "dunning.case.step",
+    "dunning.case.recovered",
+    "dunning.case.final_action",
+    "dunning.case.needs_support",
+]
 
 
 class InvoiceContextInput(BaseModel):
@@ -50,6 +58,13 @@ class InvoiceContextResult(BaseModel):
     # The last decline, read from Stripe when the case was opened without one.
     decline_code: str | None = None
     advice_code: str | None = None
+    # For the sms channel: Stripe's customer phone (as typed) and address country (the region
+    # a national number is read in).
+    phone: str | None = None
+    country: str | None = None
+    # Channels the worker announces case events on (the merchant webhook when endpoints are
+    # configured). Recorded in history like the policy: a running case keeps what it opened with.
+    case_event_channels: list[Channel] = []
     # The policy is resolved here and recorded in history, so a running case keeps the
     # policy it started with even when the worker's policy file changes (determinism).
     policy: Policy
@@ -109,10 +124,15 @@ class FinalActionResult(BaseModel):
     amount_paid: int = 0
 
 
-class SendEmailInput(BaseModel):
+class NotificationInput(BaseModel):
+    """One message (or case event) on one channel: every `send_{channel}` activity takes it.
+
+    `dedupe_key` names the message (`dunning-{invoice}:step:3`); each channel derives its own
+    key from it (`channel_key`), so the same step on email and SMS are two messages."""
+
     invoice_id: str
     dedupe_key: str
-    template: Template
+    template: Template | None = None
     level: Level | None = None
     step: int | None = None
     to_email: str | None = None
@@ -126,13 +146,44 @@ class SendEmailInput(BaseModel):
     final_deadline: datetime | None = None
     final_action: FinalAction | None = None
     attempts: int = 0
+    channel: Channel = "email"
+    to_phone: str | None = None
+    country: str | None = None
+    # Case events (the webhook channel): what happened, when (workflow time, so that every
+    # retry sends the same body), and ids and codes only, never personal data.
+    event: CaseEvent | None = None
+    occurred_at: datetime | None = None
+    subscription_id: str | None = None
+    outcome: Outcome | None = None
+    reason_code: str | None = None
+    reached: list[Channel] = []
 
 
-class SendEmailResult(BaseModel):
+# The names the email channel had before there were others (kept for callers and histories).
+SendEmailInput = NotificationInput
+
+# sent / duplicate (an earlier attempt settled it) / uncertain (nobody can tell; never re-sent)
+# reach or may have reached the customer; no_address (nothing to send to), skipped (opted out,
+# channel not configured: `detail` says which) and rejected (the provider refused for good)
+# did not, and a `first` chain goes on to the next channel.
+NotificationStatus = Literal["sent", "duplicate", "uncertain", "no_address", "skipped", "rejected"]
+REACHED: tuple[NotificationStatus, ...] = ("sent", "duplicate", "uncertain")
+
+
+class NotificationResult(BaseModel):
     dedupe_key: str
-    status: Literal["sent", "duplicate", "rejected", "no_address", "uncertain"]
+    channel: Channel = "email"
+    status: NotificationStatus
     provider_message_id: str | None = None
     detail: str | None = None
+
+
+SendEmailResult = NotificationResult
+
+
+def channel_key(dedupe_key: str, channel: Channel) -> str:
+    """The ledger key of a message on a channel; email keeps the bare key it always had."""
+    return dedupe_key if channel == "email" else f"{dedupe_key}:{channel}"
 
 
 class RecordSupportActionInput(BaseModel):

@@ -151,6 +151,15 @@ class PaymentActionRequiredInput(BaseModel):
     hosted_invoice_url: str | None = None
 
 
+class ChannelOptOutInput(BaseModel):
+    """The customer opted out of a channel (an SMS STOP), or back in (START): the case skips
+    or uses it again from now on."""
+
+    channel: str
+    opted_out: bool = True
+    source: str | None = None
+
+
 # Support actions: Updates (validated, with an answer) and Signals of the same meaning.
 # Fields are loose on purpose: the validator, not deserialisation, gives the clear message.
 

@@ -40,6 +40,25 @@ class Settings(BaseSettings):
     # the Stripe hosted invoice page, which also lets them pay with a new card.
     dunning_update_payment_url: str = ""
 
+    # SMS through Twilio's Messages API. Without an Account SID the sms channel is skipped
+    # ("not configured"). TWILIO_FROM is a number (E.164) or a Messaging Service SID (MG...).
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_api_base: str | None = None
+    twilio_timeout_seconds: float = Field(default=20.0, gt=0)
+    # The API's public base URL (https://billing-api.example.com): Twilio posts status
+    # callbacks to {it}/webhooks/twilio and signs that exact URL, so the API checks against it.
+    dunning_public_url: str = ""
+    # Merchant webhooks (Standard Webhooks): endpoints separated by commas, and the signing
+    # secret `whsec_` + base64. Without URLs no case event is announced.
+    dunning_webhook_urls: str = ""
+    dunning_webhook_secret: str = ""
+    dunning_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Bearer token of the in-app notification feed (the merchant's backend); empty means the
+    # support token.
+    dunning_app_token: str = ""
+
     worker_shutdown_seconds: float = Field(default=30.0, gt=0)
     # How often the worker compares open ledger cases with Temporal (cases terminated,
     # timed out or reset outside the workflow's own path); `dunning reconcile` runs it once.
@@ -71,6 +90,9 @@ class Settings(BaseSettings):
     def webhook_secrets(self) -> list[str]:
         """STRIPE_WEBHOOK_SECRET may hold several secrets separated by commas (rotation)."""
         return [s.strip() for s in self.stripe_webhook_secret.split(",") if s.strip()]
+
+    def merchant_webhook_urls(self) -> list[str]:
+        return [u.strip() for u in self.dunning_webhook_urls.split(",") if u.strip()]
 
     @property
     def dev_mode(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,6 +14,11 @@ Level = Literal["friendly", "reminder", "urgent", "final"]
 FinalAction = Literal["cancel_subscription", "mark_uncollectible", "leave_past_due"]
 StepTemplate = Literal["payment_failed", "reminder", "urgent", "final_notice"]
 AdviceCode = Literal["do_not_try_again", "try_again_later", "confirm_card_data"]
+# The channel registry: each name is an activity `send_{name}` taking a NotificationInput
+# (activities/: one class per external system). A new channel is a name here and its class.
+Channel = Literal["email", "sms", "in_app", "webhook"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+NotifyMode = Literal["all", "first"]
 
 
 class DeclineClass(StrEnum):
@@ -29,11 +34,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Notify(_Strict):
+    channels: tuple[Channel, ...] = Field(min_length=1, description="in order of preference")
+    # all: every listed channel the customer can receive; first: the first one that reaches
+    # the customer (a fallback chain).
+    mode: NotifyMode = "all"
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> Notify:
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("a channel is listed twice")
+        return self
+
+
+EMAIL_ONLY = Notify(channels=("email",))
+
+
 class Step(_Strict):
     offset: Duration = Field(description="time after the first failure")
     retry: bool = Field(description="retry the charge at this step (soft declines only)")
-    template: StepTemplate | None = Field(default=None, description="email to send, if any")
+    template: StepTemplate | None = Field(default=None, description="message to send, if any")
     level: Level
+    # Which channels carry the step's message; a step with a template and no `notify` sends
+    # email, as policy files written before channels existed expect.
+    notify: Notify | None = None
+
+    @model_validator(mode="after")
+    def _notify_needs_a_message(self) -> Step:
+        if self.notify is not None and self.template is None:
+            raise ValueError("notify needs a template: the message to send")
+        return self
+
+    @property
+    def channels(self) -> Notify | None:
+        """The step's channels and mode; None when the step sends nothing."""
+        if self.template is None:
+            return None
+        return self.notify or EMAIL_ONLY
 
 
 class Final(_Strict):

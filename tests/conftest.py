@@ -19,7 +19,9 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
@@ -232,3 +234,61 @@ def run_worker(settings: Settings, ledger: Ledger, executor: ThreadPoolExecutor)
             yield task_queue
 
     return start
+
+
+# The Twilio stand-in (the sms channel): one server per session, reset per test. Workers get its
+# settings through `run_worker(client, **twilio.settings)`: the default worker has no Twilio.
+
+
+class TwilioControl:
+    def __init__(self, url: str) -> None:
+        from standins.twilio_api.config import (
+            DEFAULT_ACCOUNT_SID,
+            DEFAULT_AUTH_TOKEN,
+            DEFAULT_NUMBER,
+        )
+
+        self.url = url
+        self.http = httpx.Client(base_url=f"{url}/_standin", timeout=10)
+        self.auth_token = DEFAULT_AUTH_TOKEN
+        self.settings: dict[str, object] = {
+            "twilio_account_sid": DEFAULT_ACCOUNT_SID,
+            "twilio_auth_token": DEFAULT_AUTH_TOKEN,
+            "twilio_from": DEFAULT_NUMBER,
+            "twilio_api_base": url,
+            "twilio_timeout_seconds": 3,
+        }
+
+    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
+        params = {"direction": "outbound-api", **({"to": to} if to else {})}
+        return list(self.http.get("/messages", params=params).raise_for_status().json()["messages"])
+
+    def fault(self, mode: str, count: int = 1, **extra: Any) -> None:
+        self.http.post("/faults", json={"mode": mode, "count": count, **extra}).raise_for_status()
+
+    def inbound_url(self, url: str | None) -> None:
+        self.http.post("/inbound_url", json={"url": url}).raise_for_status()
+
+    def text_from(self, sender: str, body: str) -> dict[str, Any]:
+        """The customer texts the account's number (a signed webhook to the inbound URL)."""
+        return dict(
+            self.http.post("/inbound", json={"from": sender, "body": body})
+            .raise_for_status()
+            .json()
+        )
+
+
+@pytest.fixture(scope="session")
+def twilio_standin() -> Iterator[BackgroundServer]:
+    from standins.twilio_api import create_app as create_twilio_app
+
+    with BackgroundServer(create_twilio_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def twilio(twilio_standin: BackgroundServer) -> Iterator[TwilioControl]:
+    control = TwilioControl(twilio_standin.url)
+    control.http.post("/reset").raise_for_status()
+    yield control
+    control.http.delete("/faults").raise_for_status()

@@ -26,17 +26,18 @@ with workflow.unsafe.imports_passed_through():
         InvoiceCheckResult,
         InvoiceContextInput,
         InvoiceContextResult,
+        NotificationInput,
+        NotificationResult,
         RecordSupportActionInput,
         RecordSupportActionResult,
         RetryPaymentInput,
         RetryPaymentResult,
-        SendEmailInput,
-        SendEmailResult,
     )
     from policies import engine
     from policies.engine import Trigger
-    from policies.schema import DeclineClass
+    from policies.schema import Channel, DeclineClass
     from workflows.case import Case
+    from workflows.channels import Announcement
     from workflows.presentation import actor
 
 # Stripe calls retry with backoff for hours (same idempotency key each time); a card decline
@@ -72,6 +73,8 @@ LEDGER_CALL: dict[str, Any] = {
     "retry_policy": LEDGER_RETRY,
 }
 
+# How the UI names each channel's activity ("SMS: urgent"); a channel not listed shows its name.
+CHANNEL_LABEL = {"email": "Email", "sms": "SMS", "in_app": "In-app", "webhook": "Webhook"}
 NEEDED_ACTION = {
     DeclineClass.NEW_PAYMENT_METHOD: "update_payment_method",
     DeclineClass.AUTHENTICATION: "authenticate",
@@ -162,35 +165,63 @@ class CaseCalls:
             **STRIPE_CALL,
         )
 
-    async def email(
-        self, template: str, key: str, step: int | None = None, level: str | None = None
-    ) -> SendEmailResult:
+    def _notification(self, channel: Channel, key: str, **values: object) -> NotificationInput:
         case, context, policy = self.case, self.case.context, self.case.policy
         assert context is not None and policy is not None
+        return NotificationInput(
+            invoice_id=case.input.invoice_id,
+            dedupe_key=f"dunning-{case.input.invoice_id}:{key}",
+            channel=channel,
+            to_email=context.customer_email,
+            to_phone=context.phone,
+            country=context.country,
+            customer_id=case.input.customer_id,
+            customer_name=context.customer_name,
+            locale=context.locale,
+            amount_due=case.amount(),
+            currency=case.input.currency,
+            hosted_invoice_url=context.hosted_invoice_url,
+            action_needed=None if case.closed else NEEDED_ACTION.get(case.schedule.decline_class),
+            final_deadline=engine.final_deadline(policy, case.schedule),
+            final_action=policy.final.action,
+            attempts=case.schedule.attempts,
+            **values,  # type: ignore[arg-type]
+        )
+
+    async def notify(
+        self,
+        channel: Channel,
+        template: str,
+        key: str,
+        step: int | None = None,
+        level: str | None = None,
+    ) -> NotificationResult:
+        """The message on one channel: the activity `send_{channel}` (one per channel)."""
         return await workflow.execute_activity(
-            "send_email",
-            SendEmailInput(
-                invoice_id=case.input.invoice_id,
-                dedupe_key=f"dunning-{case.input.invoice_id}:{key}",
-                template=template,
-                level=level,
-                step=step,
-                to_email=context.customer_email,
-                customer_id=case.input.customer_id,
-                customer_name=context.customer_name,
-                locale=context.locale,
-                amount_due=case.amount(),
-                currency=case.input.currency,
-                hosted_invoice_url=context.hosted_invoice_url,
-                action_needed=None  # type: ignore[arg-type]
-                if case.closed
-                else NEEDED_ACTION.get(case.schedule.decline_class),
-                final_deadline=engine.final_deadline(policy, case.schedule),
-                final_action=policy.final.action,
-                attempts=case.schedule.attempts,
+            f"send_{channel}",
+            self._notification(channel, key, template=template, level=level, step=step),
+            result_type=NotificationResult,
+            summary=f"{CHANNEL_LABEL.get(channel, channel)}: {template}",
+            **EMAIL_CALL,
+        )
+
+    async def announce(self, channel: Channel, event: Announcement) -> NotificationResult:
+        """A case event for the merchant's systems (ids and codes only)."""
+        return await workflow.execute_activity(
+            f"send_{channel}",
+            self._notification(
+                channel,
+                f"event:{event.key}",
+                event=event.event,
+                occurred_at=event.at or workflow.now(),
+                step=event.step,
+                subscription_id=self.case.subscription_id(),
+                outcome=event.outcome,
+                reason_code=event.reason_code,
+                reached=list(event.reached),
             ),
-            result_type=SendEmailResult,
-            summary=f"Email: {template}",
+            result_type=NotificationResult,
+            summary=f"{CHANNEL_LABEL.get(channel, channel)}: {event.event}",
             **EMAIL_CALL,
         )
 

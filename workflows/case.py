@@ -26,6 +26,7 @@ from models.dunning import (
 from policies import engine
 from policies.engine import Trigger
 from policies.schema import DeclineClass, Policy
+from workflows.channels import Reach
 from workflows.presentation import describe_action
 
 OUTCOME_STATUS = {
@@ -71,6 +72,7 @@ class Case:
     tried_payment_methods: list[str] = field(default_factory=list)
     card_since_charge: bool = False
     notifications: list[str] = field(default_factory=list)
+    reach: Reach = field(default_factory=Reach)
     history: list[str] = field(default_factory=list)
     revision: int = 0
 

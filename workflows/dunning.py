@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from models.dunning import (
+        ChannelOptOutInput,
         DunningInput,
         DunningResult,
         DunningState,
@@ -65,22 +66,31 @@ class DunningWorkflow:
     async def run(self, input: DunningInput) -> DunningResult:
         case = self.case
         bookkeeping = asyncio.create_task(self._record_support_actions())
+        announcer = asyncio.create_task(self.steps.announce_loop())
         try:
             case.opened(await self.calls.open())
+            if not case.closed:
+                self.steps.announce("dunning.case.opened", "opened")
         except ActivityError as err:
             case.close(Outcome.ERROR, f"could not open the case: {failure_reason(err)}")
         await self._loop()
         assert case.outcome is not None
         self.publisher.publish(case, workflow.now(), None)
         await self.calls.close_case()
+        self.steps.announce_outcome()
         closing = CLOSING_EMAIL.get(case.outcome)
         if closing and case.context is not None:
             template, key, level = closing
             await self.steps.email(template, key, level=level)
         await workflow.wait_condition(
-            lambda: not self.support.records and workflow.all_handlers_finished()
+            lambda: (
+                not self.support.records
+                and not case.reach.pending
+                and workflow.all_handlers_finished()
+            )
         )
         bookkeeping.cancel()
+        announcer.cancel()
         self.publisher.publish(case, workflow.now(), None)
         return DunningResult(
             invoice_id=input.invoice_id,
@@ -180,6 +190,13 @@ class DunningWorkflow:
     def payment_action_required(self, input: PaymentActionRequiredInput) -> None:
         if not self.case.closed:
             self.case.action_required()
+
+    @workflow.signal(
+        name="channel_opt_out",
+        description="The customer opted out of a channel (SMS STOP) or back in: skip or use it.",
+    )
+    def channel_opt_out(self, input: ChannelOptOutInput) -> None:
+        self.steps.channel_opt_out(input.channel, input.opted_out, input.source)
 
     @workflow.query(
         name="status",

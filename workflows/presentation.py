@@ -39,8 +39,8 @@ def describe_action(policy: Policy, action: NextAction) -> str:
     if action.kind == ActionKind.RUN_STEP and action.step_index is not None:
         step = policy.steps[action.step_index]
         parts = ["retry charge" if action.charge else "no retry"]
-        if step.template:
-            parts.append(f"{step.template} email")
+        if step.template and step.channels:
+            parts.append(f"{step.template} {'+'.join(step.channels.channels)}")
         return (
             f"step {action.step_index + 1}/{len(policy.steps)} ({', '.join(parts)}, {step.level})"
         )

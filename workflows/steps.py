@@ -1,7 +1,7 @@
 """How the workflow carries out each action the engine asks for: charge, step, ask, final action.
 
 Every outcome decided here goes into the case record; the activities only report what Stripe
-and SendGrid said. No failure of a provider ends the case FAILED: it is classified, written in
+and the channels said. No failure of a provider ends the case FAILED: it is classified, written in
 the case's history, and either skipped (a charge, an email) or the case's `error` outcome.
 """
 
@@ -13,12 +13,14 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from models.activities import REACHED, CaseEvent
     from models.dunning import Outcome
     from policies import engine
     from policies.engine import Trigger
-    from policies.schema import DeclineClass
+    from policies.schema import EMAIL_ONLY, Channel, DeclineClass, Notify
     from workflows.calls import CaseCalls, failure_reason
     from workflows.case import Case
+    from workflows.channels import FINAL_OUTCOMES, HARD_DECLINES_FOR_SUPPORT, Announcement
 
 # A saved Stripe 5xx is retried under new key generations, waiting longer each time.
 KEY_GENERATIONS = 5
@@ -80,6 +82,11 @@ class CaseSteps:
                 f"attempt {attempt} ({trigger.value}): charge attempted, declined"
                 f" `{result.decline_code}`"
             )
+            if case.schedule.decline_class != DeclineClass.SOFT:
+                case.reach.hard_declines += 1
+                if case.reach.hard_declines == HARD_DECLINES_FOR_SUPPORT:
+                    self.announce("dunning.case.needs_support", "needs_support:hard_declines",
+                                  reason_code="repeated_hard_declines")  # fmt: skip
         else:
             case.log(f"attempt {attempt} ({trigger.value}): {result.outcome}, {result.message}")
         if not case.closed and case.card_since_charge:
@@ -102,13 +109,17 @@ class CaseSteps:
             )
         charged = await self.charge(Trigger.SCHEDULE, index + 1) if action.charge else False
         case.set_schedule(engine.after_step(case.schedule, index, charged, workflow.now()))
-        step = policy.steps[index]
-        if not step.template:
+        step, notify = policy.steps[index], policy.steps[index].channels
+        if not step.template or notify is None:
             return
         if self._interrupted():
-            case.log(f"step {index + 1}: {step.template} email not sent (case paid or paused)")
+            what = "email" if notify == EMAIL_ONLY else "message"
+            case.log(f"step {index + 1}: {step.template} {what} not sent (case paid or paused)")
             return
-        await self.email(step.template, f"step:{index + 1}", step=index + 1, level=step.level)
+        reached = await self.notify(
+            step.template, f"step:{index + 1}", notify, step=index + 1, level=step.level
+        )
+        self.announce("dunning.case.step", f"step:{index + 1}", step=index + 1, reached=reached)
 
     async def ask_customer(self) -> None:
         decline = self.case.schedule.decline_class
@@ -118,21 +129,94 @@ class CaseSteps:
         )
         self.case.set_schedule(engine.after_customer_asked(self.case.schedule))
 
+    async def notify(
+        self,
+        template: str,
+        key: str,
+        notify: Notify = EMAIL_ONLY,
+        step: int | None = None,
+        level: str | None = None,
+    ) -> tuple[Channel, ...]:
+        """The message on the step's channels, in order: every one (`all`) or up to the first
+        that reaches the customer (`first`). Returns the channels that reached them."""
+        reached: list[Channel] = []
+        for channel in notify.channels:
+            if channel in self.case.reach.opted_out:
+                self.case.log(f"{template} {channel} skipped: the customer opted out")
+                continue
+            if await self.send(channel, template, key, step, level):
+                reached.append(channel)
+                if notify.mode == "first":
+                    break
+        return tuple(reached)
+
     async def email(
         self, template: str, key: str, step: int | None = None, level: str | None = None
     ) -> None:
+        await self.send("email", template, key, step, level)
+
+    async def send(
+        self, channel: Channel, template: str, key: str, step: int | None, level: str | None
+    ) -> bool:
+        """One channel; True when the message reached (or may have reached) the customer."""
+        what = "email" if channel == "email" else f"{channel} message"
         try:
-            result = await self.calls.email(template, key, step, level)
+            result = await self.calls.notify(channel, template, key, step, level)
         except ActivityError as err:
-            self.case.log(f"{template} email not sent: {failure_reason(err)}")
-            return
+            self.case.log(f"{template} {what} not sent: {failure_reason(err)}")
+            return False
         if result.status == "sent":
-            self.case.notifications.append(template)
+            self.case.notifications.append(
+                template if channel == "email" else f"{template}:{channel}"
+            )
         if template in ("payment_failed", "authentication_needed") and result.status == "sent":
-            what = ASKED_FOR.get(self.case.schedule.decline_class, "payment")
-            self.case.log(f"asked the customer for {what} by email ({template})")
+            how = "email" if channel == "email" else channel
+            asked = ASKED_FOR.get(self.case.schedule.decline_class, "payment")
+            self.case.log(f"asked the customer for {asked} by {how} ({template})")
         else:
-            self.case.log(f"{template} email {result.status}")
+            detail = f" ({result.detail})" if result.detail and channel != "email" else ""
+            self.case.log(f"{template} {what} {result.status}{detail}")
+        return result.status in REACHED
+
+    def channel_opt_out(self, channel: str, opted_out: bool, source: str | None) -> None:
+        case, reach, how = self.case, self.case.reach, source or "the customer"
+        if opted_out and channel not in reach.opted_out and not case.closed:
+            reach.opted_out.append(channel)
+            case.log(f"{channel} opted out ({how}): no more {channel} messages")
+            key = f"needs_support:opt_out:{channel}:{len(case.history)}"
+            self.announce("dunning.case.needs_support", key, reason_code=f"{channel}_opt_out")
+        elif not opted_out and channel in reach.opted_out:
+            reach.opted_out.remove(channel)
+            case.log(f"{channel} opted back in ({how})")
+
+    # Case events for the merchant's systems (the webhook channel), sent beside the case.
+
+    def announce(self, event: CaseEvent, key: str, **values: object) -> None:
+        context = self.case.context
+        channels = context.case_event_channels if context else []
+        announcement = Announcement(event, key, at=workflow.now(), **values)  # type: ignore[arg-type]
+        self.case.reach.announce(channels, announcement)
+
+    def announce_outcome(self) -> None:
+        outcome = self.case.outcome
+        if outcome == Outcome.RECOVERED:
+            self.announce("dunning.case.recovered", "recovered", outcome=outcome)
+        elif outcome in FINAL_OUTCOMES:
+            self.announce("dunning.case.final_action", "final_action", outcome=outcome)
+
+    async def announce_loop(self) -> None:
+        reach = self.case.reach
+        while True:
+            await workflow.wait_condition(lambda: bool(reach.pending))
+            event = reach.pending[0]
+            assert self.case.context is not None
+            for channel in self.case.context.case_event_channels:
+                try:
+                    await self.calls.announce(channel, event)
+                except ActivityError as err:
+                    # Not logged with case.log: that would wake the case's timer for nothing.
+                    self.case.history.append(f"{event.event} not announced: {failure_reason(err)}")
+            reach.pending.pop(0)
 
     async def final_action(self) -> None:
         """The last look first: paid or voided meanwhile ends the case so, and a card the

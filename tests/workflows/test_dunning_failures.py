@@ -116,7 +116,8 @@ async def test_sendgrid_400_is_recorded_and_the_case_goes_on(
         result = await handle.result()
 
     assert result.outcome == Outcome.SUBSCRIPTION_CANCELED and result.attempts == 4
-    notifications = ledger_rows(ledger, Notification, case.invoice)
+    rows = ledger_rows(ledger, Notification, case.invoice)
+    notifications = [n for n in rows if n.channel == "email"]  # the SMS have no phone to go to
     assert [(n.template, n.status) for n in notifications] == [
         ("payment_failed", "rejected"),
         ("reminder", "sent"),

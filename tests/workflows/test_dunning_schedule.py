@@ -109,7 +109,8 @@ async def test_all_retries_fail_final_action_once_and_cancellation_email(
     subscription = stripe_control.sdk.v1.subscriptions.retrieve(case.subscription)
     assert subscription.status == "canceled"
     assert sent_keys(sendgrid, case.invoice) == ["step:2", "step:3", "step:4", "step:5", "final"]
-    notifications = ledger_rows(ledger, Notification, case.invoice)
+    rows = ledger_rows(ledger, Notification, case.invoice)
+    notifications = [n for n in rows if n.channel == "email"]
     assert [n.template for n in notifications] == [
         "payment_failed",
         "reminder",
@@ -118,6 +119,9 @@ async def test_all_retries_fail_final_action_once_and_cancellation_email(
         "canceled",
     ]
     assert all(n.status == "sent" for n in notifications)
+    # The default policy texts the urgent and final notices too; this customer has no phone.
+    texts = [(n.template, n.status) for n in rows if n.channel == "sms"]
+    assert texts == [("urgent", "no_address"), ("final_notice", "no_address")]
     (outcome,) = ledger_rows(ledger, CaseOutcome, case.invoice)
     assert (outcome.outcome, outcome.attempts) == ("subscription_canceled", 4)
     with ledger.sessions() as session:

@@ -1,0 +1,62 @@
+"""In-app channel: a notice in the merchant's own app, stored in the ledger's notifications
+(channel `in_app`) and read by the merchant's backend through `GET /api/customers/{id}/
+notifications`. The ledger is the provider here, so one insert keyed by the message's key is
+the whole send: a retry finds the row and sends nothing twice."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.email_render import EmailContext, render_email
+from activities.failures import compact_failures
+from activities.sms_render import render_text
+from models.activities import NotificationInput, NotificationResult, channel_key
+from models.notification_store import NotificationStore
+
+
+class InAppActivities:
+    def __init__(self, notifications: NotificationStore, update_payment_url: str = "") -> None:
+        self.notifications = notifications
+        self.update_payment_url = update_payment_url
+
+    @activity.defn(name="send_in_app")
+    @compact_failures
+    def send_in_app(self, input: NotificationInput) -> NotificationResult:
+        if input.template is None:
+            raise ApplicationError(
+                "a notice needs a template", type="InvalidInput", non_retryable=True
+            )
+        key = channel_key(input.dedupe_key, "in_app")
+        url = input.hosted_invoice_url
+        if self.update_payment_url:
+            url = self.update_payment_url.format(
+                customer=input.customer_id, invoice=input.invoice_id
+            )
+        context = EmailContext(
+            customer_name=input.customer_name,
+            locale=input.locale,
+            amount_due=input.amount_due,
+            currency=input.currency,
+            invoice_id=input.invoice_id,
+            hosted_invoice_url=input.hosted_invoice_url,
+            update_payment_url=url,
+            action_needed=input.action_needed,
+            final_deadline=input.final_deadline,
+            final_action=input.final_action,
+            attempts=input.attempts,
+        )
+        new = self.notifications.record(
+            invoice_id=input.invoice_id,
+            dedupe_key=key,
+            channel="in_app",
+            template=input.template,
+            level=input.level,
+            step=input.step,
+            status="sent",
+            claim_attempt=activity.info().attempt,
+            subject=render_email(input.template, context).subject,
+            body_text=render_text(input.template, context),
+        )
+        status = "sent" if new else "duplicate"
+        return NotificationResult(dedupe_key=key, channel="in_app", status=status)

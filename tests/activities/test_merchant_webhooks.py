@@ -1,0 +1,96 @@
+"""Webhook channel: Standard Webhooks signatures a receiver verifies, a stable webhook-id, and
+one delivery per endpoint across Temporal's retries."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.merchant_webhooks import (
+    MerchantWebhookActivities,
+    WebhookDeliveryError,
+    webhook_id,
+)
+from activities.webhook_signing import sign
+from models.activities import NotificationInput, NotificationResult
+from models.notification_store import NotificationStore
+from models.store import Ledger
+from tests.activities.conftest import open_case
+from tests.standin_control import StripeControl
+from tests.workflows.merchant_receiver import SECRET, merchant, verify
+
+
+def test_signature_matches_the_specs_example() -> None:
+    # The example in the Standard Webhooks spec (its secret, id, timestamp and payload).
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = '{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
+
+
+@pytest.fixture
+def event(stripe_control: StripeControl, ledger: Ledger) -> NotificationInput:
+    case = stripe_control.failed_invoice("pm_card_chargeDeclinedInsufficientFunds")
+    open_case(ledger, case)
+    return NotificationInput(
+        invoice_id=case.invoice, dedupe_key=f"dunning-{case.invoice}:event:opened",
+        channel="webhook", event="dunning.case.opened", customer_id=case.customer,
+        customer_name="Ada Lovelace", to_email="ada@example.com", amount_due=1200,
+        currency="eur", occurred_at=datetime(2026, 11, 28, 12, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def activities(ledger: Ledger, *urls: str) -> MerchantWebhookActivities:
+    return MerchantWebhookActivities(
+        httpx.Client(timeout=5), NotificationStore(ledger.sessions), urls, SECRET
+    )
+
+
+def run(
+    acts: MerchantWebhookActivities, input: NotificationInput, attempt: int
+) -> NotificationResult:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=attempt)
+    return env.run(acts.send_webhook, input)
+
+
+def test_signed_ids_only_and_once_per_endpoint_despite_a_retry(
+    event: NotificationInput, ledger: Ledger
+) -> None:
+    with merchant() as (steady, steady_url), merchant(fail_next=1) as (flaky, flaky_url):
+        acts = activities(ledger, steady_url, flaky_url)
+        with pytest.raises(WebhookDeliveryError, match="endpoint 2: answered 500"):
+            run(acts, event, attempt=1)
+        result = run(acts, event, attempt=2)
+        assert run(acts, event, attempt=3).status == "sent"  # a late retry sends nothing
+        for receiver in (steady, flaky):
+            (got,) = receiver.events()
+            assert receiver.repeats == []
+            assert (
+                got["id"] == result.provider_message_id == webhook_id(f"{event.dedupe_key}:webhook")
+            )
+            assert got["type"] == "dunning.case.opened"
+            assert got["timestamp"] == "2026-11-28T12:00:00+00:00"
+            assert got["data"]["invoice_id"] == event.invoice_id
+            text = str(got)
+            assert "Ada" not in text and "ada@example.com" not in text
+        assert flaky.refused == [result.provider_message_id]
+
+
+def test_no_endpoints_means_nothing_sent(event: NotificationInput, ledger: Ledger) -> None:
+    result = run(activities(ledger), event, attempt=1)
+    assert (result.status, result.detail) == ("skipped", "no endpoints")
+
+
+def test_a_receiver_rejects_a_wrong_secret() -> None:
+    body = b'{"type":"x"}'
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(datetime.now(UTC).timestamp())),
+        "webhook-signature": sign("whsec_" + "A" * 44, "msg_1", 1, body.decode()),
+    }
+    assert not verify(SECRET, headers, body)
