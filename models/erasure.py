@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models.ledger import Attempt, Case, CaseOutcome, Notification, SupportAction
 from models.store import Ledger
-from models.stripe_events import StripeEvent
+from models.stripe_events import FINAL_STATUSES, StripeEvent
 
 __all__ = ["KEPT", "PERSONAL", "ErasureResult", "forget_customer", "open_cases"]
 
@@ -32,7 +32,8 @@ PERSONAL: dict[str, frozenset[str]] = {
     "notifications": frozenset({"to_address", "subject", "body_text", "error"}),
     "support_actions": frozenset({"reason"}),
     "outcomes": frozenset({"reason"}),
-    "stripe_events": frozenset({"error"}),
+    # payload: the verified event body, kept only until the relay has applied it.
+    "stripe_events": frozenset({"error", "payload"}),
 }
 # Text columns deliberately kept: ids, codes and machine-written states, no personal data.
 # Staff names in support_actions.by are the company's audit trail, not the customer's data.
@@ -123,13 +124,28 @@ def forget_customer(ledger: Ledger, customer: str) -> ErasureResult:
             ),
             "outcomes": _scrub(session, CaseOutcome, CaseOutcome.invoice_id.in_(invoices)),
             # Events name their object: the customer, its invoices or its subscriptions.
-            "stripe_events": _scrub(
-                session,
-                StripeEvent,
-                StripeEvent.object_id.in_({customer, *invoices, *subscriptions}),
-            ),
+            "stripe_events": _scrub_events(session, {customer, *invoices, *subscriptions}),
         }
     return result
+
+
+def _scrub_events(session: Session, objects: set[str]) -> int:
+    """Events name their object: the customer, its invoices or its subscriptions. An event the
+    relay has not applied yet keeps its body (scrubbing it would lose the event; the relay
+    clears it once applied); its error text goes like the rest."""
+    about = StripeEvent.object_id.in_(objects)
+    errors = session.execute(
+        update(StripeEvent).where(about, StripeEvent.error.is_not(None)).values(error=None)
+    )
+    bodies = session.execute(
+        update(StripeEvent)
+        .where(about, StripeEvent.status.in_(FINAL_STATUSES), StripeEvent.payload.is_not(None))
+        .values(payload=None)
+    )
+    return max(
+        int(cast(CursorResult[Any], errors).rowcount),
+        int(cast(CursorResult[Any], bodies).rowcount),
+    )
 
 
 def text_columns() -> dict[str, set[str]]:

@@ -6,9 +6,11 @@ manual resends) and may deliver copies concurrently (https://docs.stripe.com/web
 A row is the claim: `INSERT ... ON CONFLICT (event_id) DO NOTHING` lets exactly one request own
 an event; the others see its status and answer without acting.
 
-Status: processing -> done | ignored | failed. `failed` (Temporal unreachable, bad payload, crash)
-may be claimed again by Stripe's redelivery; so may a `processing` claim older than the lease
-(the process holding it died).
+The row is also the outbox: a delivery is answered 2xx once its verified body is committed as
+`queued` (`accept`); the relay (starter/webhooks/relay.py) then `take`s it, applies it to
+Temporal and `finish`es it, clearing the body. Status: queued -> processing -> done | ignored,
+or -> failed (Temporal unreachable, a crash) and due again at `next_try_at`; a `processing` row
+older than the lease (the process applying it died) is due again as well.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from models.ledger import Base, utcnow
 from models.store import insert_ignore
 
-EventStatus = Literal["processing", "done", "ignored", "failed"]
+EventStatus = Literal["queued", "processing", "done", "ignored", "failed"]
 FINAL_STATUSES = ("done", "ignored")
 # Longer than any single processing run (each Temporal call is bounded to a few seconds), so
 # a live claim is never taken over; short enough that Stripe's next redelivery (minutes later)
@@ -128,6 +130,78 @@ class StripeEventStore:
                 return Claim(owned=True, status="processing")
             return Claim(owned=False, status=row.status, action=row.action)
 
+    def accept(self, *, event_id: str, payload: str, status: str = "queued", **values: Any) -> bool:
+        """Keep a verified event (one INSERT); False if its id was already received."""
+        now = utcnow()
+        row = {
+            "event_id": event_id,
+            "payload": payload if status == "queued" else None,
+            "status": status,
+            "received_at": now,
+            "claimed_at": now,
+            "processed_at": None if status == "queued" else now,
+            "next_try_at": now if status == "queued" else None,
+            "deliveries": 1,
+            "attempts": 0,
+            **values,
+        }
+        with self.sessions.begin() as session:
+            return insert_ignore(session, StripeEvent, row)
+
+    def count_delivery(self, event_id: str) -> Claim | None:
+        """A redelivery of a received event: counted, and its current state returned."""
+        with self.sessions.begin() as session:
+            row = session.scalars(
+                select(StripeEvent).where(StripeEvent.event_id == event_id).with_for_update()
+            ).one_or_none()
+            if row is None:
+                return None
+            row.deliveries += 1
+            return Claim(owned=False, status=row.status, action=row.action)
+
+    def take(self, event_id: str) -> str | None:
+        """Claim a queued (or due failed, or abandoned) event for the relay; its body, or None
+        if another relay has it or it is done."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            row = session.scalars(
+                select(StripeEvent)
+                .where(StripeEvent.event_id == event_id)
+                .with_for_update(skip_locked=True)
+            ).one_or_none()
+            if row is None or row.payload is None or row.status in FINAL_STATUSES:
+                return None
+            if row.status == "processing" and _aware(row.claimed_at) > now - self.lease:
+                return None  # another relay is applying it right now
+            row.status, row.claimed_at, row.attempts = "processing", now, row.attempts + 1
+            return row.payload
+
+    def due(self, limit: int) -> list[str]:
+        """Event ids the relay should (re)try now, oldest first."""
+        now = utcnow()
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(StripeEvent.event_id)
+                .where(
+                    StripeEvent.status.in_(QUEUED_STATUSES),
+                    StripeEvent.payload.is_not(None),
+                    StripeEvent.next_try_at <= now,
+                )
+                .order_by(StripeEvent.next_try_at)
+                .limit(limit)
+            )
+            return list(rows)
+
+    def attempts(self, event_id: str) -> int:
+        with self.sessions() as session:
+            count = session.scalar(
+                select(StripeEvent.attempts).where(StripeEvent.event_id == event_id)
+            )
+            return int(count or 0)
+
+    def retry_later(self, event_id: str, error: str, delay: timedelta) -> None:
+        self._set(event_id, status="failed", error=error[:2000], next_try_at=utcnow() + delay)
+
     def peek(self, event_id: str) -> Claim | None:
         with self.sessions() as session:
             row = session.scalars(
@@ -136,7 +210,16 @@ class StripeEventStore:
             return None if row is None else Claim(False, row.status, row.action)
 
     def finish(self, event_id: str, status: EventStatus, action: str) -> None:
-        self._set(event_id, status=status, action=action, error=None, processed_at=utcnow())
+        # The body carries customer data: kept only until the event is applied.
+        self._set(
+            event_id,
+            status=status,
+            action=action,
+            error=None,
+            processed_at=utcnow(),
+            payload=None,
+            next_try_at=None,
+        )
 
     def fail(self, event_id: str, error: str, action: str | None = None) -> None:
         self._set(event_id, status="failed", action=action, error=error[:2000])
@@ -146,3 +229,8 @@ class StripeEventStore:
             session.execute(
                 update(StripeEvent).where(StripeEvent.event_id == event_id).values(**values)
             )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite (the dev default) drops the offset; the ledger always writes UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

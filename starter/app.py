@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 
 from models.settings import Settings, get_settings
 from models.store import Ledger, make_engine
+from models.stripe_events import StripeEventStore
 from models.temporal import resolve_keyring
 from starter.deps import (
     TEMPORAL_TIMEOUT_SECONDS,
@@ -36,6 +37,8 @@ from starter.deps import (
 )
 from starter.support.api import install_support_routes
 from starter.support.console import install_console
+from starter.webhooks.executor import Executor
+from starter.webhooks.relay import Relay
 from starter.webhooks.router import router as webhook_router
 
 # Bound on each readiness check.
@@ -83,12 +86,22 @@ def create_app(
     ledger = ledger or Ledger(make_engine(settings.database_url))
     connector = TemporalConnector(settings, client, timeout=temporal_timeout)
 
+    relay = Relay(
+        StripeEventStore(ledger.sessions),
+        connector.get,
+        lambda client: Executor(client, settings.dunning_task_queue, ledger, temporal_timeout),
+        settings.dunning_relay_concurrency,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Warm up the connection; if Temporal is down the API still starts (503 until back).
         with contextlib.suppress(TemporalUnavailable):
             await connector.get()
+        # Events accepted before a restart (or while Temporal was away) are applied now.
+        relay.start()
         yield
+        await relay.close()
         if owns_ledger:
             ledger.engine.dispose()
 
@@ -110,6 +123,7 @@ def create_app(
     app.state.ledger = ledger
     app.state.temporal = connector
     app.state.temporal_timeout = temporal_timeout
+    app.state.relay = relay
     app.add_exception_handler(TemporalUnavailable, temporal_unavailable_handler)
     app.include_router(webhook_router)
     # Both refuse to start without DUNNING_SUPPORT_TOKEN outside dev mode.
@@ -130,22 +144,21 @@ def create_app(
         tags=["health"],
         summary="Readiness",
         description=(
-            "200 when Temporal (gRPC health check) and the database (`SELECT 1`) answer;"
-            " otherwise 503 naming the one that failed. Use it to route traffic, not to"
-            " restart the process."
+            "200 while the database (`SELECT 1`) answers: webhooks are then kept durably"
+            " even if Temporal is away (the relay applies them when it is back), so the body"
+            " says `degraded` and `temporal: unreachable` instead of failing readiness; 503"
+            " when the database does not answer. Use it to route traffic, not to restart the"
+            " process."
         ),
-        responses={503: {"description": "Temporal or the database is unreachable"}},
+        responses={503: {"description": "The database is unreachable"}},
     )
     async def readyz() -> JSONResponse:
         temporal, database = await asyncio.gather(
             _check_temporal(connector), _check_database(ledger)
         )
-        ready = temporal == "ok" and database == "ok"
-        body: dict[str, Any] = {
-            "status": "ready" if ready else "unavailable",
-            "temporal": temporal,
-            "database": database,
-        }
+        ready = database == "ok"
+        status = "unavailable" if not ready else ("ready" if temporal == "ok" else "degraded")
+        body: dict[str, Any] = {"status": status, "temporal": temporal, "database": database}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return app

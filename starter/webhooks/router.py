@@ -1,42 +1,38 @@
-"""`POST /webhooks/stripe`: verify, record, act on Temporal, then answer.
+"""`POST /webhooks/stripe`: verify, keep, answer; the relay acts on Temporal afterwards.
 
 Stripe's contract (https://docs.stripe.com/webhooks): any non-2xx answer, or none within its
-timeout, is a failed delivery that Stripe retries with backoff for up to three days. So we
-answer 2xx only once Temporal has accepted the start or signal, and 503 while it cannot;
-each event id is claimed in `stripe_events` before acting so a redelivered or concurrent copy
-has no second effect.
+timeout, is a failed delivery that Stripe retries with backoff for up to three days, and it
+asks for a quick 2xx with the processing done asynchronously. So a delivery is answered 200 as
+soon as its verified body is committed to `stripe_events` (one INSERT, keyed by event id: a
+redelivered or concurrent copy is a duplicate with no second effect), and the relay
+(`relay.py`) starts or signals the case. Temporal being down delays that, never the answer;
+only the database being down answers 503.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-from typing import Annotated, Any
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from models.stripe_events import Claim, StripeEventStore
+from models.stripe_events import StripeEventStore
 from starter.deps import (
-    TemporalUnavailable,
     get_ledger,
     get_settings_from,
-    get_temporal_client,
-    request_timeout,
 )
-from starter.webhooks.executor import Executor
-from starter.webhooks.payloads import Event, PayloadError, parse_event
+from starter.webhooks.payloads import PayloadError, parse_event
+from starter.webhooks.relay import Relay
 from starter.webhooks.routing import Ignore, plan
 from starter.webhooks.signature import TOLERANCE_SECONDS, SignatureError, verify
 
 log = logging.getLogger("dunning.webhooks")
 
 MAX_BODY_BYTES = 1024 * 1024
-# How long a copy of an event that another request is processing waits for its result.
-DUPLICATE_WAIT_SECONDS = 5.0
 
 router = APIRouter(tags=["Stripe webhooks"])
 
@@ -64,10 +60,11 @@ One fact is one signal: each signal carries a request id (`paid:{{invoice}}`,
 same run. Events caused by a case's own Stripe calls (idempotency key `dunning-{{invoice}}:…`:
 its retries and final action) are ignored: the case has the result from its activity.
 
-Answers: 200 once Temporal accepted the start/signal, or the event needs nothing (no running
-case, ignored type, duplicate: `{{"duplicate": true}}`); 400 bad signature or payload
-(`{{"error": ...}}`); 409 another copy still processing; 413 body too large; 500 unexpected
-error; 503 Temporal or the database unreachable. Stripe redelivers every non-2xx later.
+Answers: 200 `{{"status": "queued"}}` once the event is durably kept (the relay applies it
+to Temporal right after, and retries while Temporal is unreachable; its result is in
+`stripe_events.status`/`action`), or the event needs nothing (ignored type, duplicate:
+`{{"duplicate": true, "status": ...}}`); 400 bad signature or payload (`{{"error": ...}}`);
+413 body too large; 503 the database unreachable. Stripe redelivers every non-2xx later.
 """
 
 
@@ -87,38 +84,8 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _claim(store: StripeEventStore, event: Event) -> Claim:
-    claim_it = functools.partial(
-        store.claim,
-        event_id=event.id,
-        type=event.type,
-        api_version=event.api_version,
-        livemode=event.livemode,
-        object_id=event.object_id,
-        event_created=event.created,
-    )
-    claim = await run_in_threadpool(claim_it)
-    # A concurrent copy is being processed: wait for its result rather than answer non-2xx
-    # (which Stripe would count as a failed delivery and retry for days).
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DUPLICATE_WAIT_SECONDS
-    while not claim.owned and claim.status == "processing" and loop.time() < deadline:
-        await asyncio.sleep(0.1)
-        current = await run_in_threadpool(store.peek, event.id)
-        if current is not None and current.status == "failed":
-            # The other copy failed (e.g. 503): this one may try.
-            claim = await run_in_threadpool(claim_it, count_delivery=False)
-        elif current is not None:
-            claim = current
-    return claim
-
-
-def _settle(store: StripeEventStore, event_id: str, error: str) -> None:
-    try:
-        store.fail(event_id, error)
-    except SQLAlchemyError:
-        # The claim's lease expires and a redelivery takes it over.
-        log.exception("Could not mark Stripe event %s failed", event_id)
+def relay_of(request: Request) -> Relay:
+    return cast(Relay, request.app.state.relay)
 
 
 @router.post(
@@ -126,12 +93,10 @@ def _settle(store: StripeEventStore, event_id: str, error: str) -> None:
     summary="Receive a Stripe webhook event",
     description=DESCRIPTION,
     responses={
-        200: {"description": "Processed, ignored, or a duplicate of a processed event"},
+        200: {"description": "Kept for the relay, ignored, or a duplicate of a kept event"},
         400: {"description": "Bad signature, malformed or incomplete payload"},
-        409: {"description": "Another delivery of this event is still being processed"},
         413: {"description": "Body larger than 1 MiB"},
-        500: {"description": "Unexpected error; the event is marked failed for redelivery"},
-        503: {"description": "Temporal or the database unreachable; Stripe will redeliver"},
+        503: {"description": "The database unreachable; Stripe will redeliver"},
     },
     openapi_extra={
         "requestBody": {
@@ -170,66 +135,45 @@ async def stripe_webhook(
         log.warning("Refused a signed webhook body: %s", err)
         return _error(400, str(err))
 
-    store = StripeEventStore(get_ledger(request).sessions)
     try:
-        claim = await _claim(store, event)
+        decided = plan(event)
+    except PayloadError as err:
+        log.warning("Refused Stripe event %s (%s): %s", event.id, event.type, err)
+        return _error(400, str(err))
+    ignored = decided if isinstance(decided, Ignore) else None
+    store = StripeEventStore(get_ledger(request).sessions)
+    accept = functools.partial(
+        store.accept,
+        event_id=event.id,
+        payload=body.decode("utf-8"),
+        status="ignored" if ignored else "queued",
+        action=ignored.reason if ignored else None,
+        type=event.type,
+        api_version=event.api_version,
+        livemode=event.livemode,
+        object_id=event.object_id,
+        event_created=event.created,
+    )
+    try:
+        accepted = await run_in_threadpool(accept)
+        seen = None if accepted else await run_in_threadpool(store.count_delivery, event.id)
     except SQLAlchemyError:
         log.exception("Could not record Stripe event %s", event.id)
         return _error(503, "database unavailable, retry")
-    if not claim.owned:
-        if claim.status == "processing":
-            return _error(409, "event is being processed")
+    if seen is not None:
         return JSONResponse(
-            {"duplicate": True, "event": event.id, "status": claim.status, "action": claim.action}
+            {"duplicate": True, "event": event.id, "status": seen.status, "action": seen.action}
         )
-    return await _process(request, store, event)
-
-
-async def _process(request: Request, store: StripeEventStore, event: Event) -> JSONResponse:
-    try:
-        decided = plan(event)
-        if isinstance(decided, Ignore):
-            status, action = "ignored", decided.reason
-        else:
-            client = await get_temporal_client(request)
-            executor = Executor(
-                client,
-                get_settings_from(request).dunning_task_queue,
-                get_ledger(request),
-                timeout=request_timeout(request),
-            )
-            done = await executor.run(decided)
-            status, action = done.status, done.action
-    except PayloadError as err:
-        await run_in_threadpool(_settle, store, event.id, f"rejected: {err}")
-        log.warning("Stripe event %s (%s) rejected: %s", event.id, event.type, err)
-        return _error(400, str(err))
-    except TemporalUnavailable as err:
-        await run_in_threadpool(_settle, store, event.id, f"temporal unavailable: {err}")
-        log.warning("Stripe event %s (%s): Temporal unavailable (%s)", event.id, event.type, err)
-        return _error(503, "temporal unavailable, retry")
-    except Exception as err:
-        log.exception("Stripe event %s (%s) failed", event.id, event.type)
-        await run_in_threadpool(_settle, store, event.id, f"error: {err.__class__.__name__}")
-        return _error(500, "internal error, retry")
-    except BaseException as err:
-        # Cancellation at shutdown: release the claim now (synchronously, the task may not
-        # await again) so Stripe's redelivery does not wait for the lease.
-        _settle(store, event.id, f"interrupted: {err.__class__.__name__}")
-        raise
-    try:
-        await run_in_threadpool(store.finish, event.id, status, action)  # type: ignore[arg-type]
-    except SQLAlchemyError:
-        # Temporal already has the effect, so answer 2xx: a non-2xx would make Stripe redeliver
-        # and, once the claim's lease expired, repeat the signal. The row stays `processing`.
-        log.exception("Could not record the result of Stripe event %s: %s", event.id, action)
-    # The echo of a case's own Stripe call (our cancellation coming back as
-    # customer.subscription.deleted) is expected: debug, so it never reads like a problem.
-    level = logging.DEBUG if isinstance(decided, Ignore) and decided.own_event else logging.INFO
-    log.log(level, "Stripe event %s (%s): %s", event.id, event.type, action)
-    body: dict[str, Any] = {"received": True, "event": event.id, "type": event.type}
-    if isinstance(decided, Ignore) and decided.unhandled_type:
-        body = {"ignored": event.type, "event": event.id}
-    else:
-        body.update(status=status, action=action)
-    return JSONResponse(body)
+    if ignored is not None:
+        level = logging.DEBUG if ignored.own_event else logging.INFO
+        log.log(level, "Stripe event %s (%s): %s", event.id, event.type, ignored.reason)
+        if ignored.unhandled_type:
+            return JSONResponse({"ignored": event.type, "event": event.id})
+        body_out = {"received": True, "event": event.id, "type": event.type}
+        return JSONResponse({**body_out, "status": "ignored", "action": ignored.reason})
+    # Committed: the event can no longer be lost. The relay applies it to Temporal now, and
+    # again later if Temporal is away (so its outage never turns into a non-2xx here).
+    relay_of(request).submit(event.id)
+    return JSONResponse(
+        {"received": True, "event": event.id, "type": event.type, "status": "queued"}
+    )

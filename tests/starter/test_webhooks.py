@@ -33,8 +33,6 @@ from models.stripe_events import StripeEvent
 from standins.server import BackgroundServer, free_port
 from starter import cases
 from starter.app import create_app
-from starter.deps import TemporalUnavailable
-from starter.webhooks import router as router_module
 from tests.deadline import eventually
 from tests.standin_control import SendGridControl, StripeControl
 from tests.starter import payloads as pl
@@ -45,10 +43,17 @@ from workflows.dunning import DunningWorkflow
 
 
 class Api:
-    """An in-process client of the app that signs what it sends, as Stripe does."""
+    """An in-process client of the app that signs what it sends, as Stripe does.
 
-    def __init__(self, app: FastAPI) -> None:
+    The endpoint answers once the event is kept (`"status": "queued"`) and the relay applies
+    it a moment later. `deliver` waits for that by default and reports the applied result in
+    the answer's place (`status`, `action`), so tests read what happened to the event;
+    `settle=False` returns the endpoint's own answer.
+    """
+
+    def __init__(self, app: FastAPI, ledger: Ledger | None = None) -> None:
         self.app = app
+        self.ledger = ledger
         self.http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://dunning.test", timeout=30
         )
@@ -62,12 +67,38 @@ class Api:
         timestamp: int | None = None,
         signature: str | None = None,
         headers: dict[str, str] | None = None,
+        settle: bool = True,
     ) -> httpx.Response:
         raw = body if body is not None else pl.body_of(evt or {})
         sent = {"Content-Type": "application/json; charset=utf-8"}
         sent["Stripe-Signature"] = signature or pl.sign(raw, secret, timestamp)
         sent.update(headers or {})
-        return await self.http.post("/webhooks/stripe", content=raw, headers=sent)
+        response = await self.http.post("/webhooks/stripe", content=raw, headers=sent)
+        if not settle or response.status_code != 200 or self.ledger is None:
+            return response
+        answer = response.json()
+        if answer.get("status") not in ("queued", "processing"):
+            return response
+        row = await applied(self.ledger, answer["event"])
+        return httpx.Response(
+            200,
+            json={**answer, "status": row.status, "action": row.action},
+            request=response.request,
+        )
+
+
+async def applied(
+    ledger: Ledger, event_id: str, until: tuple[str, ...] = ("done", "ignored", "failed")
+) -> StripeEvent:
+    """The event's row once the relay is done with it (by default: applied, ignored, or
+    failed for now)."""
+
+    async def row() -> StripeEvent | None:
+        return await asyncio.to_thread(event_row, ledger, event_id)
+
+    found = await eventually(row, lambda r: r is not None and r.status in until, what=str(until))
+    assert found is not None
+    return found
 
 
 def event_row(ledger: Ledger, event_id: str) -> StripeEvent | None:
@@ -141,11 +172,15 @@ async def idle_cases() -> AsyncIterator[list[tuple[Client, str]]]:
 
 
 @pytest.fixture
-async def api(dev_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger) -> Api:
+async def api(
+    dev_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger
+) -> AsyncIterator[Api]:
     # The dev server, not the time-skipping one, even where no visibility query is needed:
     # a workflow left without a worker there and then terminated keeps time skipping locked
     # for every later test of the session (seen with temporal-test-server 1.40).
-    return Api(create_app(api_settings, client=dev_env.client, ledger=ledger))
+    api = Api(create_app(api_settings, client=dev_env.client, ledger=ledger), ledger)
+    yield api
+    await api.app.state.relay.close()
 
 
 def case_input(**values: Any) -> DunningInput:
@@ -550,9 +585,7 @@ async def test_incomplete_payment_failed_is_refused_naming_the_field(
     assert response.json()["error"].startswith(f"invoice.payment_failed: {message}")
     with pytest.raises(RPCError):
         await dev_env.client.get_workflow_handle(f"dunning-{invoice['id']}").describe()
-    row = event_row(ledger, evt["id"])
-    assert row is not None and row.status == "failed"
-    assert row.error is not None and f"data.object.{field}" in row.error
+    assert event_row(ledger, evt["id"]) is None  # refused before it was kept
 
 
 # Exactly-once effect.
@@ -596,9 +629,9 @@ async def test_twenty_concurrent_copies_signal_once(
     assert row is not None and row.deliveries == 21
 
 
-async def test_copy_of_an_event_still_processing_waits_then_409(
-    api: Api, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_abandoned_event_is_applied_by_the_sweep(api: Api, ledger: Ledger) -> None:
+    """A process that died while applying an event leaves it `processing`: once its lease is
+    over, the relay's sweep applies it; a copy arriving meanwhile is a duplicate at once."""
     evt = pl.event("invoice.paid", pl.invoice(status="paid"))
     with ledger.sessions.begin() as session:
         session.add(
@@ -608,30 +641,31 @@ async def test_copy_of_an_event_still_processing_waits_then_409(
                 event_created=utcnow(),
                 status="processing",
                 claimed_at=utcnow(),
+                next_try_at=utcnow(),
+                payload=pl.body_of(evt).decode(),
                 deliveries=1,
                 livemode=False,
             )
         )
-    monkeypatch.setattr(router_module, "DUPLICATE_WAIT_SECONDS", 0.3)
 
-    busy = await api.deliver(evt)
-    # The holder died: once its lease is over, a redelivery takes the claim and processes it.
+    copy = await api.deliver(evt, settle=False)
+    assert (copy.status_code, copy.json()["duplicate"]) == (200, True)
+    assert await api.app.state.relay.sweep_once() >= 0
+    assert event_row(ledger, evt["id"]).status == "processing"  # type: ignore[union-attr]  # live lease
     with ledger.sessions.begin() as session:
         session.execute(
             update(StripeEvent)
             .where(StripeEvent.event_id == evt["id"])
             .values(claimed_at=utcnow() - timedelta(minutes=3))
         )
-    taken_over = await api.deliver(evt)
+    api.app.state.relay.start()
 
-    assert (busy.status_code, busy.json()) == (409, {"error": "event is being processed"})
-    assert taken_over.status_code == 200
-    assert taken_over.json()["action"].startswith("no running case")
-    row = event_row(ledger, evt["id"])
-    assert row is not None and (row.status, row.deliveries) == ("done", 3)
+    row = await applied(ledger, evt["id"])
+    assert (row.status, row.deliveries, row.payload) == ("done", 2, None)
+    assert row.action is not None and row.action.startswith("no running case")
 
 
-async def test_temporal_down_answers_503_and_the_redelivery_is_processed(
+async def test_temporal_down_answers_at_once_and_nothing_is_lost(
     dev_env: WorkflowEnvironment,
     api_settings: Settings,
     ledger: Ledger,
@@ -640,53 +674,46 @@ async def test_temporal_down_answers_503_and_the_redelivery_is_processed(
     proxy = pl.TcpProxy(dev_env.client.service_client.config.target_host, free_port())
     settings = api_settings.model_copy(update={"temporal_address": proxy.address})
     # No client given: the app connects lazily, and Temporal is down from the start.
-    api = Api(create_app(settings, ledger=ledger, temporal_timeout=2.0))
+    api = Api(create_app(settings, ledger=ledger, temporal_timeout=2.0), ledger)
     invoice = pl.invoice(API_ENDIVE)
     failed = pl.event("invoice.payment_failed", invoice)
     paid = pl.event("invoice.paid", {**invoice, "status": "paid", "amount_paid": 2500})
     idle_cases.append((dev_env.client, f"dunning-{invoice['id']}"))
     try:
-        down = await api.deliver(failed)
-        row_down = event_row(ledger, failed["id"])
+        started = time.monotonic()
+        down = await api.deliver(failed, settle=False)
+        down_seconds = time.monotonic() - started
+        row_down = await eventually(
+            lambda: asyncio.to_thread(event_row, ledger, failed["id"]),
+            lambda row: row is not None and row.status == "failed",
+            what="the relay finding Temporal down",
+        )
         await proxy.start()
-
-        async def reconnected() -> bool:
-            try:
-                await api.app.state.temporal.get()
-            except TemporalUnavailable:
-                return False  # still within the connector's fail-fast second
-            return True
-
-        await eventually(reconnected, what="the app reconnecting to Temporal")
-        back = await api.deliver(failed)  # Stripe's redelivery
+        # The sweep retries with backoff until Temporal answers: no redelivery needed.
+        await applied(ledger, failed["id"], until=("done",))
 
         await proxy.stop()  # now an outage of an already connected client
         started = time.monotonic()
-        cut = await api.deliver(paid)
+        cut = await api.deliver(paid, settle=False)
         cut_seconds = time.monotonic() - started
-        row_cut = event_row(ledger, paid["id"])
         await proxy.start()
-        again = await api.deliver(paid)
+        await applied(ledger, paid["id"], until=("done",))
     finally:
         await proxy.stop()
+        await api.app.state.relay.close()
 
     for response in (down, cut):
-        assert (response.status_code, response.json()) == (
-            503,
-            {"error": "temporal unavailable, retry"},
-        )
-    assert cut_seconds < 5
-    assert row_down is not None and row_down.status == "failed"
-    assert row_cut is not None and row_cut.status == "failed"
-    assert row_cut.error is not None and "temporal unavailable" in row_cut.error
-    assert back.status_code == 200 and again.status_code == 200
+        assert (response.status_code, response.json()["status"]) == (200, "queued")
+    assert down_seconds < 2 and cut_seconds < 2  # the answer never waits for Temporal
+    assert row_down is not None and "temporal unavailable" in (row_down.error or "")
     assert [name for name, _ in await received(dev_env.client, invoice["id"])] == [
         "payment_failed",
         "payment_succeeded",
     ]
     for evt in (failed, paid):
         row = event_row(ledger, evt["id"])
-        assert row is not None and (row.status, row.deliveries, row.error) == ("done", 2, None)
+        assert row is not None and (row.status, row.deliveries, row.error) == ("done", 1, None)
+        assert row.payload is None  # customer data kept only until applied
 
 
 async def test_paid_before_failed_ends_already_paid(
@@ -707,7 +734,7 @@ async def test_paid_before_failed_ends_already_paid(
     }
     async with run_worker(time_env.client) as task_queue:
         settings = api_settings.model_copy(update={"dunning_task_queue": task_queue})
-        api = Api(create_app(settings, client=time_env.client, ledger=ledger))
+        api = Api(create_app(settings, client=time_env.client, ledger=ledger), ledger)
         # Stripe does not guarantee order: the payment's events arrive first.
         paid = await api.deliver(mine["invoice.paid"])
         succeeded = await api.deliver(mine["invoice.payment_succeeded"])
@@ -1069,15 +1096,17 @@ async def test_echo_of_the_cases_own_final_action_is_not_a_stop(
     ]
 
 
-async def test_unexpected_temporal_error_is_500_and_marked_failed(
+async def test_unexpected_temporal_error_is_kept_and_retried_later(
     time_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger
 ) -> None:
     # The time-skipping server has no visibility API: the customer lookup is refused.
-    api = Api(create_app(api_settings, client=time_env.client, ledger=ledger))
+    api = Api(create_app(api_settings, client=time_env.client, ledger=ledger), ledger)
     evt = pl.event("payment_method.attached", pl.payment_method(pl.new_id("cus")))
 
     response = await api.deliver(evt)
+    await api.app.state.relay.close()
 
-    assert (response.status_code, response.json()) == (500, {"error": "internal error, retry"})
+    assert (response.status_code, response.json()["status"]) == (200, "failed")
     row = event_row(ledger, evt["id"])
     assert row is not None and (row.status, row.error) == ("failed", "error: RPCError")
+    assert row.payload is not None and row.next_try_at is not None  # due again later
