@@ -59,6 +59,19 @@ class ChannelStore:
             )
             return sorted(rows)
 
+    def open_invoices_of(self, customers: list[str]) -> list[str]:
+        """The invoices of these customers' open cases (the ledger's view, which a case joins
+        at its first activity; Temporal's visibility may lag behind it)."""
+        if not customers:
+            return []
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Case.invoice_id).where(
+                    Case.customer_id.in_(customers), Case.closed_at.is_(None)
+                )
+            )
+            return sorted(rows)
+
     # Delivery reports.
 
     def delivery_report(self, provider_message_id: str, status: str, error: str | None) -> bool:

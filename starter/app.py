@@ -37,9 +37,11 @@ from starter.deps import (
 )
 from starter.support.api import install_support_routes
 from starter.support.console import install_console
+from starter.support.notifications_api import install_notifications_api
 from starter.webhooks.executor import Executor
 from starter.webhooks.relay import Relay
 from starter.webhooks.router import router as webhook_router
+from starter.webhooks.twilio import router as twilio_router
 
 # Bound on each readiness check.
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -126,6 +128,8 @@ def create_app(
     app.state.relay = relay
     app.add_exception_handler(TemporalUnavailable, temporal_unavailable_handler)
     app.include_router(webhook_router)
+    app.include_router(twilio_router)  # SMS delivery reports and STOP/START
+    install_notifications_api(app)  # the in-app feed: /api/customers/{id}/notifications
     # Both refuse to start without DUNNING_SUPPORT_TOKEN outside dev mode.
     install_support_routes(app, settings)
     install_console(app, settings)

@@ -110,15 +110,14 @@ class CaseSteps:
         charged = await self.charge(Trigger.SCHEDULE, index + 1) if action.charge else False
         case.set_schedule(engine.after_step(case.schedule, index, charged, workflow.now()))
         step, notify = policy.steps[index], policy.steps[index].channels
-        if not step.template or notify is None:
-            return
-        if self._interrupted():
+        reached: tuple[Channel, ...] = ()
+        if step.template and notify is not None and self._interrupted():
             what = "email" if notify == EMAIL_ONLY else "message"
             case.log(f"step {index + 1}: {step.template} {what} not sent (case paid or paused)")
-            return
-        reached = await self.notify(
-            step.template, f"step:{index + 1}", notify, step=index + 1, level=step.level
-        )
+        elif step.template and notify is not None:
+            reached = await self.notify(
+                step.template, f"step:{index + 1}", notify, step=index + 1, level=step.level
+            )
         self.announce("dunning.case.step", f"step:{index + 1}", step=index + 1, reached=reached)
 
     async def ask_customer(self) -> None:
