@@ -1,30 +1,37 @@
 """Benchmark: Stripe webhook ingestion against starting workflows directly, in the same run.
 
-    .venv/bin/python benchmarks/ingest.py [--events 1000] [--concurrency 20]
+    .venv/bin/python benchmarks/ingest.py [--events 1000] [--concurrency 20] [--workers 1]
 
-Posts N signed `invoice.payment_failed` events at concurrency C to the webhook API (real HTTP,
-uvicorn, signature check, event claim in PostgreSQL, signal-with-start on a Temporal dev server),
-and starts N workflows directly with the Temporal client at the same concurrency. Prints
-accepted/s and p50/p99 latency for both and the ratios (API / direct), then checks that exactly
-the expected workflows exist. No worker runs: this measures accepting work, not doing it.
+Runs the API as its own process (uvicorn, as `dunning api` does, with `--workers` processes)
+against a Temporal dev server and PostgreSQL. Posts N signed `invoice.payment_failed` events
+at concurrency C (signature check, the event kept in PostgreSQL, answered; the relay then
+signal-with-starts the case), then every event a second time (each must be answered as a
+duplicate with no second effect), and starts N other workflows directly with the Temporal
+client at the same concurrency. Prints accepted/s and p50/p99 latency for both and the ratios
+(API / direct), how long the relay took to apply the last event, and checks that exactly N
+cases exist for each path. No worker runs: this measures accepting work, not doing it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import sqlalchemy as sa
 import stripe
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -32,20 +39,19 @@ from temporalio.testing import WorkflowEnvironment
 from benchmarks.cases import database
 from models.codec import new_key, parse_keyring
 from models.dunning import DunningInput
-from models.settings import Settings
-from models.store import Ledger, make_engine
 from models.temporal import converter_for
-from standins.server import BackgroundServer
-from starter.app import create_app
+from standins.server import free_port
 from starter.cases import start_case
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_benchmark"
 
 # Encrypted as in production (issue 12): a fresh key for this run, shared by every client and
 # worker of the benchmark, so the measured cost includes the payload codec.
-BENCH_CONVERTER = converter_for(parse_keyring(f"bench:{new_key()}"))
+BENCH_KEY = f"bench:{new_key()}"
+BENCH_CONVERTER = converter_for(parse_keyring(BENCH_KEY))
 
 
 def failed_event(invoice: str) -> bytes:
@@ -104,18 +110,71 @@ def percentile(values: list[float], q: int) -> float:
     return float(statistics.quantiles(values, n=100, method="inclusive")[q - 1])
 
 
-async def count_cases(client: Client, prefix: str, expected: int) -> int:
+async def count_cases(client: Client, prefix: str, expected: int, within: float = 60) -> int:
     query = f"WorkflowType = 'DunningWorkflow' AND WorkflowId STARTS_WITH 'dunning-{prefix}'"
-    found = -1
-    for _ in range(100):  # visibility is eventually consistent
+    deadline = time.monotonic() + within
+    while True:  # visibility is eventually consistent
         found = (await client.count_workflows(query)).count
-        if found == expected:
-            break
+        if found == expected or time.monotonic() > deadline:
+            return found
         await asyncio.sleep(0.2)
-    return found
 
 
-async def main(count: int, concurrency: int) -> None:
+def applied(url: str) -> int:
+    with sa.create_engine(url).connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM stripe_events WHERE status = 'done'")
+            ).scalar_one()
+        )
+
+
+async def drained(url: str, expected: int, within: float = 600) -> float:
+    """Seconds until the relay has applied `expected` events."""
+    started, deadline = time.monotonic(), time.monotonic() + within
+    while await asyncio.to_thread(applied, url) < expected:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the relay did not apply {expected} events within {within:g}s")
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def api_process(url: str, temporal: str, key: str, workers: int) -> Iterator[str]:
+    """`uvicorn --factory starter.app:create_app` as production runs it, in its own process."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TEMPORAL_ADDRESS": temporal,
+        "TEMPORAL_NAMESPACE": "default",
+        "DUNNING_ENCRYPTION_KEYS": key,
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+        "DUNNING_SUPPORT_TOKEN": "bench",
+        "DUNNING_TASK_QUEUE": "bench-ingest",
+        "DUNNING_ENV": "production",
+    }
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "starter.app:create_app"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(argv, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).json().get("status") == "ready":
+                    break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("the API process did not become ready")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def main(count: int, concurrency: int, workers: int) -> None:
     run = uuid.uuid4().hex[:6]
     env = await WorkflowEnvironment.start_local(
         data_converter=BENCH_CONVERTER,
@@ -123,55 +182,59 @@ async def main(count: int, concurrency: int) -> None:
         search_attributes=ALL_KEYS,
     )
     client = env.client
-    with database() as url:
-        settings = Settings(
-            database_url=url,
-            stripe_webhook_secret=SECRET,
-            dunning_support_token="bench",
-            dunning_task_queue="bench-ingest",
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        ledger = Ledger(make_engine(url))
-        with BackgroundServer(create_app(settings, client=client, ledger=ledger)) as api:
-            http = httpx.AsyncClient(base_url=api.url, timeout=60)
+    temporal = client.service_client.config.target_host
+    with database() as url, api_process(url, temporal, BENCH_KEY, workers) as base:
+        http = httpx.AsyncClient(base_url=base, timeout=60)
+        bodies = [failed_event(f"in_{run}api{i:07d}") for i in range(count)]
+        answers: list[dict[str, Any]] = []
 
-            async def via_api(i: int) -> bool:
-                body = failed_event(f"in_{run}api{i:07d}")
-                header = stripe.WebhookSignature.generate_signature_header(  # type: ignore[attr-defined]
-                    body.decode(), SECRET, timestamp=int(time.time())
-                )
-                response = await http.post(
-                    "/webhooks/stripe",
-                    content=body,
-                    headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-                )
-                return response.status_code == 200
+        async def via_api(i: int) -> bool:
+            body = bodies[i % count]
+            header = stripe.WebhookSignature.generate_signature_header(  # type: ignore[attr-defined]
+                body.decode(), SECRET, timestamp=int(time.time())
+            )
+            response = await http.post(
+                "/webhooks/stripe",
+                content=body,
+                headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+            )
+            answers.append(response.json())
+            return response.status_code == 200
 
-            async def direct(i: int) -> bool:
-                input = DunningInput(
-                    invoice_id=f"in_{run}dir{i:07d}",
-                    customer_id=f"cus_{i}",
-                    amount_due=1200,
-                    currency="eur",
-                    subscription_id=f"sub_{i}",
-                )
-                # The same start path as the webhook router, minus HTTP, signature and claim.
-                await start_case(client, input, "bench-ingest")
-                return True
+        async def direct(i: int) -> bool:
+            input = DunningInput(
+                invoice_id=f"in_{run}dir{i:07d}",
+                customer_id=f"cus_{i}",
+                amount_due=1200,
+                currency="eur",
+                subscription_id=f"sub_{i}",
+            )
+            # The same start the relay makes, minus HTTP, signature and the kept event.
+            await start_case(client, input, "bench-ingest")
+            return True
 
-            print(f"Posting {count} signed webhooks at concurrency {concurrency}…", flush=True)
-            api_run = await timed(count, concurrency, via_api)
-            print(f"Starting {count} workflows directly at concurrency {concurrency}…", flush=True)
-            direct_run = await timed(count, concurrency, direct)
-            await http.aclose()
+        print(f"Posting {count} signed webhooks at concurrency {concurrency}…", flush=True)
+        api_run = await timed(count, concurrency, via_api)
+        drain = await drained(url, count)
+        print(f"Posting each of them again at concurrency {concurrency}…", flush=True)
+        answers.clear()
+        await timed(count, concurrency, via_api)
+        duplicates = sum(1 for answer in answers if answer.get("duplicate") is True)
+        print(f"Starting {count} workflows directly at concurrency {concurrency}…", flush=True)
+        direct_run = await timed(count, concurrency, direct)
+        await http.aclose()
         api_cases = await count_cases(client, f"in_{run}api", count)
         direct_cases = await count_cases(client, f"in_{run}dir", count)
-        ledger.engine.dispose()
+        applied_events = await asyncio.to_thread(applied, url)
     await env.shutdown()
     report(api_run, direct_run, count)
-    print(f"\nWorkflows found: via API {api_cases}/{count}, direct {direct_cases}/{count}")
-    if (api_cases, direct_cases) != (count, count) or api_run[2] != count:
-        raise SystemExit("mismatch: not every event became exactly one workflow")
+    print(f"\nRelay: the last event applied {drain:.1f}s after the last was accepted")
+    print(f"Duplicates answered as such: {duplicates}/{count}; events applied: {applied_events}")
+    print(f"Workflows found: via API {api_cases}/{count}, direct {direct_cases}/{count}")
+    expected = (count, count, count, count, count)
+    found = (api_cases, direct_cases, api_run[2], duplicates, applied_events)
+    if found != expected:
+        raise SystemExit(f"mismatch: expected {expected}, found {found}")
 
 
 def report(api: Any, direct: Any, count: int) -> None:
@@ -198,5 +261,6 @@ if __name__ == "__main__":
     )
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.concurrency))
+    asyncio.run(main(args.events, args.concurrency, args.workers))

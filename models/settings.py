@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # The webhook relay (starter/webhooks/relay.py): accepted events applied to Temporal by at
     # most this many concurrent starts/signals per API process.
     dunning_relay_concurrency: int = Field(default=32, ge=1, le=500)
+    # How long an event a process is applying stays its own: if the process dies, another
+    # relay applies the event after this (each application is bounded to a few seconds).
+    dunning_relay_lease_seconds: float = Field(default=120.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # "dev" relaxes what production refuses (e.g. support routes without a token).

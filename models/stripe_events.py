@@ -6,11 +6,13 @@ manual resends) and may deliver copies concurrently (https://docs.stripe.com/web
 A row is the claim: `INSERT ... ON CONFLICT (event_id) DO NOTHING` lets exactly one request own
 an event; the others see its status and answer without acting.
 
-The row is also the outbox: a delivery is answered 2xx once its verified body is committed as
-`queued` (`accept`); the relay (starter/webhooks/relay.py) then `take`s it, applies it to
-Temporal and `finish`es it, clearing the body. Status: queued -> processing -> done | ignored,
-or -> failed (Temporal unreachable, a crash) and due again at `next_try_at`; a `processing` row
-older than the lease (the process applying it died) is due again as well.
+The row is also the outbox: a delivery is answered 2xx once its verified body is committed
+(`accept`). The accepting process usually applies it itself at once (the row is kept as
+`processing`, with a lease); otherwise it is kept `queued` and a relay's sweep `take`s it
+(starter/webhooks/relay.py). Either way `finish` records the result and clears the body.
+Status: queued | processing -> done | ignored, or -> failed (Temporal unreachable, an error)
+and due again at `next_try_at`; a `processing` row whose lease ran out (the process applying
+it died) is due again as well.
 """
 
 from __future__ import annotations
@@ -86,63 +88,25 @@ class StripeEventStore:
         self.sessions = sessions
         self.lease = lease
 
-    def claim(
-        self,
-        *,
-        event_id: str,
-        type: str,
-        api_version: str | None,
-        livemode: bool,
-        object_id: str | None,
-        event_created: datetime,
-        count_delivery: bool = True,
-    ) -> Claim:
-        now = utcnow()
-        values: dict[str, Any] = {
-            "event_id": event_id,
-            "type": type,
-            "api_version": api_version,
-            "livemode": livemode,
-            "object_id": object_id,
-            "event_created": event_created,
-            "received_at": now,
-            "claimed_at": now,
-            "status": "processing",
-            "deliveries": 1,
-        }
-        with self.sessions.begin() as session:
-            if insert_ignore(session, StripeEvent, values):
-                return Claim(owned=True, status="processing")
-            # The row exists: lock it so two redeliveries cannot both take a failed claim.
-            row = session.scalars(
-                select(StripeEvent).where(StripeEvent.event_id == event_id).with_for_update()
-            ).one()
-            if count_delivery:
-                row.deliveries += 1
-            if row.status in FINAL_STATUSES:
-                return Claim(owned=False, status=row.status, action=row.action)
-            claimed_at = row.claimed_at
-            if claimed_at.tzinfo is None:  # SQLite (the dev default) drops the offset
-                claimed_at = claimed_at.replace(tzinfo=UTC)
-            stale = claimed_at < now - self.lease
-            if row.status == "failed" or (row.status == "processing" and stale):
-                row.status, row.claimed_at, row.processed_at = "processing", now, None
-                return Claim(owned=True, status="processing")
-            return Claim(owned=False, status=row.status, action=row.action)
-
     def accept(self, *, event_id: str, payload: str, status: str = "queued", **values: Any) -> bool:
-        """Keep a verified event (one INSERT); False if its id was already received."""
+        """Keep a verified event (one INSERT); False if its id was already received.
+
+        `status="processing"`: the accepting process applies it itself, now; its lease makes
+        it due for the sweep only if that process dies first. `queued`: due at once.
+        """
         now = utcnow()
+        pending = status in ("queued", "processing")
+        due = now + self.lease if status == "processing" else now
         row = {
             "event_id": event_id,
-            "payload": payload if status == "queued" else None,
+            "payload": payload if pending else None,
             "status": status,
             "received_at": now,
             "claimed_at": now,
-            "processed_at": None if status == "queued" else now,
-            "next_try_at": now if status == "queued" else None,
+            "processed_at": None if pending else now,
+            "next_try_at": due if pending else None,
             "deliveries": 1,
-            "attempts": 0,
+            "attempts": 1 if status == "processing" else 0,
             **values,
         }
         with self.sessions.begin() as session:
@@ -174,6 +138,7 @@ class StripeEventStore:
             if row.status == "processing" and _aware(row.claimed_at) > now - self.lease:
                 return None  # another relay is applying it right now
             row.status, row.claimed_at, row.attempts = "processing", now, row.attempts + 1
+            row.next_try_at = now + self.lease  # due again only if this relay dies
             return row.payload
 
     def due(self, limit: int) -> list[str]:
@@ -192,6 +157,20 @@ class StripeEventStore:
             )
             return list(rows)
 
+    def due_now(self, error_prefix: str) -> int:
+        """Events that failed with `error_prefix` (e.g. Temporal down) are due at once."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(StripeEvent)
+                .where(
+                    StripeEvent.status == "failed",
+                    StripeEvent.payload.is_not(None),
+                    StripeEvent.error.startswith(error_prefix),
+                )
+                .values(next_try_at=utcnow())
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def attempts(self, event_id: str) -> int:
         with self.sessions() as session:
             count = session.scalar(
@@ -201,13 +180,6 @@ class StripeEventStore:
 
     def retry_later(self, event_id: str, error: str, delay: timedelta) -> None:
         self._set(event_id, status="failed", error=error[:2000], next_try_at=utcnow() + delay)
-
-    def peek(self, event_id: str) -> Claim | None:
-        with self.sessions() as session:
-            row = session.scalars(
-                select(StripeEvent).where(StripeEvent.event_id == event_id)
-            ).one_or_none()
-            return None if row is None else Claim(False, row.status, row.action)
 
     def finish(self, event_id: str, status: EventStatus, action: str) -> None:
         # The body carries customer data: kept only until the event is applied.

@@ -89,7 +89,7 @@ def create_app(
     connector = TemporalConnector(settings, client, timeout=temporal_timeout)
 
     relay = Relay(
-        StripeEventStore(ledger.sessions),
+        StripeEventStore(ledger.sessions, timedelta(seconds=settings.dunning_relay_lease_seconds)),
         connector.get,
         lambda client: Executor(client, settings.dunning_task_queue, ledger, temporal_timeout),
         settings.dunning_relay_concurrency,

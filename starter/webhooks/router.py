@@ -20,9 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from models.stripe_events import StripeEventStore
 from starter.deps import (
-    get_ledger,
     get_settings_from,
 )
 from starter.webhooks.payloads import PayloadError, parse_event
@@ -141,12 +139,16 @@ async def stripe_webhook(
         log.warning("Refused Stripe event %s (%s): %s", event.id, event.type, err)
         return _error(400, str(err))
     ignored = decided if isinstance(decided, Ignore) else None
-    store = StripeEventStore(get_ledger(request).sessions)
+    relay = relay_of(request)
+    # With room, this process applies the event itself right after answering (kept as
+    # `processing`); otherwise it waits in the table for a sweep (`queued`).
+    mine = ignored is None and relay.has_room()
+    store = relay.store
     accept = functools.partial(
         store.accept,
         event_id=event.id,
         payload=body.decode("utf-8"),
-        status="ignored" if ignored else "queued",
+        status="ignored" if ignored else ("processing" if mine else "queued"),
         action=ignored.reason if ignored else None,
         type=event.type,
         api_version=event.api_version,
@@ -173,7 +175,11 @@ async def stripe_webhook(
         return JSONResponse({**body_out, "status": "ignored", "action": ignored.reason})
     # Committed: the event can no longer be lost. The relay applies it to Temporal now, and
     # again later if Temporal is away (so its outage never turns into a non-2xx here).
-    relay_of(request).submit(event.id)
+    relay.accepted()
+    if mine:
+        relay.submit(event.id, decided)
+    else:
+        relay.start()
     return JSONResponse(
         {"received": True, "event": event.id, "type": event.type, "status": "queued"}
     )

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from test_webhooks are parameters by name)
 """One fact, one signal: what Stripe reports twice enters a case's history once (issue 8, 5).
 
 Stripe sends `invoice.paid` and `invoice.payment_succeeded` for one payment, and
@@ -18,17 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.starter import payloads as pl
 from tests.starter.payloads import API_ENDIVE
-from tests.starter.test_webhooks import (  # the module's fixtures, by name
-    Api,
-    api,  # noqa: F401
-    api_settings,  # noqa: F401
-    idle_case,
-    idle_cases,  # noqa: F401
-    later_signals,
-    method_event,
-    running,
-    visible,
-)
+from tests.starter.test_webhooks import idle_case, later_signals, method_event, running, visible
+from tests.starter.webhook_client import Api
 
 
 async def test_one_payment_reported_twice_is_one_signal(

@@ -12,15 +12,12 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import update
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -37,75 +34,10 @@ from tests.deadline import eventually
 from tests.standin_control import SendGridControl, StripeControl
 from tests.starter import payloads as pl
 from tests.starter.payloads import API_2020, API_DAHLIA, API_ENDIVE, OLD_SECRET, SECRET, VERSIONS
+from tests.starter.webhook_client import Api, applied, event_row
 from tests.workflows.helpers import INSUFFICIENT, ledger_rows
 from workflows import search_attributes as sa
 from workflows.dunning import DunningWorkflow
-
-
-class Api:
-    """An in-process client of the app that signs what it sends, as Stripe does.
-
-    The endpoint answers once the event is kept (`"status": "queued"`) and the relay applies
-    it a moment later. `deliver` waits for that by default and reports the applied result in
-    the answer's place (`status`, `action`), so tests read what happened to the event;
-    `settle=False` returns the endpoint's own answer.
-    """
-
-    def __init__(self, app: FastAPI, ledger: Ledger | None = None) -> None:
-        self.app = app
-        self.ledger = ledger
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://dunning.test", timeout=30
-        )
-
-    async def deliver(
-        self,
-        evt: dict[str, Any] | None = None,
-        *,
-        body: bytes | None = None,
-        secret: str = SECRET,
-        timestamp: int | None = None,
-        signature: str | None = None,
-        headers: dict[str, str] | None = None,
-        settle: bool = True,
-    ) -> httpx.Response:
-        raw = body if body is not None else pl.body_of(evt or {})
-        sent = {"Content-Type": "application/json; charset=utf-8"}
-        sent["Stripe-Signature"] = signature or pl.sign(raw, secret, timestamp)
-        sent.update(headers or {})
-        response = await self.http.post("/webhooks/stripe", content=raw, headers=sent)
-        if not settle or response.status_code != 200 or self.ledger is None:
-            return response
-        answer = response.json()
-        if answer.get("status") not in ("queued", "processing"):
-            return response
-        row = await applied(self.ledger, answer["event"])
-        return httpx.Response(
-            200,
-            json={**answer, "status": row.status, "action": row.action},
-            request=response.request,
-        )
-
-
-async def applied(
-    ledger: Ledger, event_id: str, until: tuple[str, ...] = ("done", "ignored", "failed")
-) -> StripeEvent:
-    """The event's row once the relay is done with it (by default: applied, ignored, or
-    failed for now)."""
-
-    async def row() -> StripeEvent | None:
-        return await asyncio.to_thread(event_row, ledger, event_id)
-
-    found = await eventually(row, lambda r: r is not None and r.status in until, what=str(until))
-    assert found is not None
-    return found
-
-
-def event_row(ledger: Ledger, event_id: str) -> StripeEvent | None:
-    with ledger.sessions() as session:
-        return session.scalars(
-            select(StripeEvent).where(StripeEvent.event_id == event_id)
-        ).one_or_none()
 
 
 async def as_json(client: Client, payload: Any) -> dict[str, Any]:
@@ -146,41 +78,6 @@ async def visible(client: Client, query: str, count: int) -> None:
         return len([w async for w in client.list_workflows(query)])
 
     await eventually(listed, lambda n: n == count, what=f"{count} cases listed for {query}")
-
-
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "stripe_webhook_secret": SECRET,
-            # Nobody polls this queue: cases stay Running with what they received.
-            "dunning_task_queue": f"webhooks-{uuid.uuid4().hex[:8]}",
-        }
-    )
-
-
-@pytest.fixture
-async def idle_cases() -> AsyncIterator[list[tuple[Client, str]]]:
-    """(client, workflow id) of cases left Running by a test, terminated afterwards."""
-    ids: list[tuple[Client, str]] = []
-    yield ids
-    for client, wid in ids:
-        try:
-            await client.get_workflow_handle(wid).terminate("test over")
-        except RPCError:
-            pass  # already closed
-
-
-@pytest.fixture
-async def api(
-    dev_env: WorkflowEnvironment, api_settings: Settings, ledger: Ledger
-) -> AsyncIterator[Api]:
-    # The dev server, not the time-skipping one, even where no visibility query is needed:
-    # a workflow left without a worker there and then terminated keeps time skipping locked
-    # for every later test of the session (seen with temporal-test-server 1.40).
-    api = Api(create_app(api_settings, client=dev_env.client, ledger=ledger), ledger)
-    yield api
-    await api.app.state.relay.close()
 
 
 def case_input(**values: Any) -> DunningInput:
