@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Column, ColumnElement, CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.ledger import Attempt, Case, CaseOutcome, Notification, SupportAction
+from models.ledger import Attempt, Case, CaseOutcome, ChannelOptOut, Notification, SupportAction
 from models.store import Ledger
 from models.stripe_events import FINAL_STATUSES, StripeEvent
 
@@ -69,8 +69,11 @@ KEPT: dict[str, frozenset[str]] = {
     "stripe_events": frozenset(
         {"event_id", "type", "api_version", "object_id", "status", "action"}
     ),
+    # The SMS suppression list: a number that texted STOP must never be texted again, so the
+    # number stays (a forgotten customer's number would otherwise be texted by a new case).
+    "channel_opt_outs": frozenset({"channel", "address", "source"}),
 }
-_MODELS = (Case, Attempt, Notification, SupportAction, CaseOutcome, StripeEvent)
+_MODELS = (Case, Attempt, Notification, SupportAction, CaseOutcome, StripeEvent, ChannelOptOut)
 
 
 @dataclass
