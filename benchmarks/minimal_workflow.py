@@ -7,6 +7,7 @@ no support handlers: what a bare-bones dunning loop costs on the same machine.
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from temporalio import workflow
@@ -27,8 +28,8 @@ class NullLedger:
     """Accepts every write and remembers nothing (the baseline has no ledger)."""
 
     def __getattr__(self, name: str) -> Any:
-        if name == "claim":
-            return lambda **_: (True, None)
+        if name == "claim":  # a fresh claim of a row nobody keeps
+            return lambda **_: (True, SimpleNamespace(status="claimed", provider_message_id=None))
         return lambda *args, **kwargs: True
 
 

@@ -34,6 +34,7 @@ class FailedInvoiceIn(BaseModel):
     currency: str = "eur"
     name: str | None = "Stand-in Customer"
     email: str | None = "customer@example.com"
+    phone: str | None = None
     preferred_locales: list[str] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
 
@@ -48,6 +49,7 @@ def failed_invoice(core: Core, spec: FailedInvoiceIn) -> dict[str, Any]:
             {
                 "name": spec.name,
                 "email": spec.email,
+                "phone": spec.phone,
                 "metadata": spec.metadata,
                 "preferred_locales": spec.preferred_locales,
                 "payment_method": spec.payment_method,

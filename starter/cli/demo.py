@@ -197,6 +197,9 @@ async def create_cases(
                     "currency": "eur",
                     "name": name,
                     "email": f"{name.split()[0].lower()}@example.com",
+                    # Every other customer has a phone: their urgent and final notices are
+                    # texted too (see the Twilio stand-in's messages).
+                    "phone": f"+1415555{i:04d}" if i % 2 == 0 else None,
                     "metadata": {"demo": role.value},
                 }
                 response = await http.post("/_standin/scenarios/failed_invoice", json=spec)

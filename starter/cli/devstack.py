@@ -23,13 +23,14 @@ from rich.console import Console
 
 from models.settings import Settings
 from starter.cli import UserError, devtemporal, load_settings, redact
+from starter.cli.devtwilio import start_twilio
 from starter.cli.processes import (
     DEV_DIR,
     HOST,
     Processes,
     new_webhook_secret,
-    port_open,
     require_free,
+    reset_dev_databases,
     wait_until,
 )
 
@@ -50,19 +51,7 @@ def _step(console: Console, name: str, detail: str) -> None:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    # SIGTERM (and a closed terminal's SIGHUP) stop the stack exactly like Ctrl-C.
-    raise KeyboardInterrupt
-
-
-def _reset(console: Console, settings: Settings) -> None:
-    if port_open(TEMPORAL_PORT):
-        console.print("[yellow]Temporal is already running on 7233: its history is kept[/]")
-    else:
-        for path in DEV_DIR.glob("temporal.db*"):
-            path.unlink()
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-    console.print("[dim]Removed the dev databases (--reset)[/]")
+    raise KeyboardInterrupt  # SIGTERM (and a closed terminal's SIGHUP) act like Ctrl-C
 
 
 def _configured(settings: Settings, name: str) -> bool:
@@ -78,7 +67,7 @@ def run_dev(console: Console, count: int, reset: bool) -> None:
     real_stripe = _configured(settings, "stripe_api_key")
     real_sendgrid = _configured(settings, "sendgrid_api_key")
     if reset:
-        _reset(console, settings)
+        reset_dev_databases(console, settings, TEMPORAL_PORT)
     require_free(API_PORT, "the API")
     if not real_stripe:
         require_free(STRIPE_PORT, "the Stripe stand-in")
@@ -187,6 +176,8 @@ def _start(
         servers.append(sendgrid)
         env.update(SENDGRID_API_KEY="SG.dev", SENDGRID_API_HOST=sendgrid.url)
         _step(console, "SendGrid stand-in", f"{sendgrid.url} (emails: GET /_standin/messages)")
+    twilio = start_twilio(servers, env, api_url, _configured(settings, "twilio_account_sid"))
+    _step(console, "Twilio stand-in", twilio)
 
     try:
         upgrade_to_head(settings.database_url)

@@ -21,12 +21,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
 
 from starter.cli import UserError
+
+if TYPE_CHECKING:
+    from models.settings import Settings
 
 DEV_DIR = Path(".dev")
 HOST = "127.0.0.1"
@@ -189,3 +192,15 @@ def wait_until(
         if time.monotonic() > deadline:
             raise UserError(f"{what} was not ready after {timeout:.0f}s; see {DEV_DIR}/logs/")
         time.sleep(0.3)
+
+
+def reset_dev_databases(console: Console, settings: Settings, temporal_port: int) -> None:
+    """`dunning dev --reset`: the dev server's history and the SQLite ledger go."""
+    if port_open(temporal_port):
+        console.print("[yellow]Temporal is already running on 7233: its history is kept[/]")
+    else:
+        for path in DEV_DIR.glob("temporal.db*"):
+            path.unlink()
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    console.print("[dim]Removed the dev databases (--reset)[/]")
