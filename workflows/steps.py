@@ -139,9 +139,15 @@ class CaseSteps:
         """The message on the step's channels, in order: every one (`all`) or up to the first
         that reaches the customer (`first`). Returns the channels that reached them."""
         reached: list[Channel] = []
+        context = self.case.context
         for channel in notify.channels:
             if channel in self.case.reach.opted_out:
                 self.case.log(f"{template} {channel} skipped: the customer opted out")
+                continue
+            if channel == "sms" and context is not None and not context.phone:
+                # Known when the case opened: no activity (and no history) for a text that
+                # cannot go anywhere.
+                self.case.log(f"{template} sms skipped: no phone number on file")
                 continue
             if await self.send(channel, template, key, step, level):
                 reached.append(channel)

@@ -50,7 +50,8 @@ async def test_grace_moves_the_final_action_later_by_exactly_that_many_days(
     assert granted.state.grace_days_total == 5
     assert granted.state.grace[0].by == "alice"
     (final_at,) = await activity_times(handle, "apply_final_action")
-    (opened_at,) = await activity_times(handle, "get_invoice_context")
+    # The case opens (a local activity) in its first workflow task, when the run starts.
+    opened_at = (await handle.fetch_history()).events[0].event_time.ToDatetime()
     assert abs(final_at - opened_at - timedelta(days=26)) < timedelta(minutes=1)
     assert (result.outcome, result.grace_days) == (Outcome.SUBSCRIPTION_CANCELED, 5)
     (action,) = ledger_rows(ledger, SupportAction, case.invoice)

@@ -86,12 +86,22 @@ async def test_a_finished_case_keeps_no_personal_data_in_clear_text(
 
     # The control: with the keys, the same history holds the customer's address.
     keyed = await handle.fetch_history()
-    decoded = [
-        await client.data_converter.decode([payload])
+    # Activity results, and local activities' results (kept in their markers' details).
+    payloads = [
+        payload
         for event in keyed.events
         if event.HasField("activity_task_completed_event_attributes")
         for payload in event.activity_task_completed_event_attributes.result.payloads
+    ] + [
+        payload
+        for event in keyed.events
+        if event.HasField("marker_recorded_event_attributes")
+        for details in event.marker_recorded_event_attributes.details.values()
+        for payload in details.payloads
     ]
+    codec = client.data_converter.payload_codec
+    assert codec is not None
+    decoded = [p.data for p in await codec.decode(payloads)]
     assert email in repr(decoded)
 
 

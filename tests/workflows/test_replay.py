@@ -24,6 +24,9 @@ from tests.workflows.helpers import INSUFFICIENT, advance_until
 from workflows.dunning import DunningWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+# Each recording keeps its own files: histories of earlier code paths (cases still running
+# when a change ships) must keep replaying too. Name new recordings after the change.
+RECORDING = "local-calls"
 
 
 def saved_histories() -> list[Path]:
@@ -62,13 +65,13 @@ async def test_record_histories(time_env: WorkflowEnvironment, run_worker, strip
         stripe_control.use_card(case.customer, "pm_card_visa")
         await handle.signal(DunningWorkflow.payment_method_updated, PaymentMethodUpdatedInput())
         await handle.result()
-        (HISTORIES / "recovered_after_grace.json").write_text(
+        (HISTORIES / f"{RECORDING}-recovered_after_grace.json").write_text(
             (await handle.fetch_history()).to_json()
         )
         # A case that runs the whole schedule to the final action.
         case = stripe_control.failed_invoice(INSUFFICIENT)
         handle = await start_case(time_env.client, case.dunning_input(), task_queue)
         await handle.result()
-        (HISTORIES / "canceled_after_schedule.json").write_text(
+        (HISTORIES / f"{RECORDING}-canceled_after_schedule.json").write_text(
             (await handle.fetch_history()).to_json()
         )
