@@ -156,7 +156,9 @@ def api_process(url: str, temporal: str, key: str, workers: int) -> Iterator[str
     }
     argv = [sys.executable, "-m", "uvicorn", "--factory", "starter.app:create_app"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    argv += ["--log-level", "warning", "--no-access-log"]
+    # Keep-alive longer than the pauses between phases, so the warm-up's connections serve the
+    # measured phase (uvicorn closes idle ones after 5 s by default).
+    argv += ["--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "60"]
     process = subprocess.Popen(argv, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -186,10 +188,13 @@ async def main(count: int, concurrency: int, workers: int) -> None:
     with database() as url, api_process(url, temporal, BENCH_KEY, workers) as base:
         http = httpx.AsyncClient(base_url=base, timeout=60)
         bodies = [failed_event(f"in_{run}api{i:07d}") for i in range(count)]
+        # Both paths warm up first (connections, pools, lazy imports), measured neither.
+        warm = 2 * concurrency
+        warm_bodies = [failed_event(f"in_{run}wapi{i:07d}") for i in range(warm)]
         answers: list[dict[str, Any]] = []
 
-        async def via_api(i: int) -> bool:
-            body = bodies[i % count]
+        async def via_api(i: int, pool: list[bytes] = bodies) -> bool:
+            body = pool[i]
             header = stripe.WebhookSignature.generate_signature_header(  # type: ignore[attr-defined]
                 body.decode(), SECRET, timestamp=int(time.time())
             )
@@ -201,9 +206,9 @@ async def main(count: int, concurrency: int, workers: int) -> None:
             answers.append(response.json())
             return response.status_code == 200
 
-        async def direct(i: int) -> bool:
+        async def direct(i: int, prefix: str = "dir") -> bool:
             input = DunningInput(
-                invoice_id=f"in_{run}dir{i:07d}",
+                invoice_id=f"in_{run}{prefix}{i:07d}",
                 customer_id=f"cus_{i}",
                 amount_due=1200,
                 currency="eur",
@@ -213,9 +218,12 @@ async def main(count: int, concurrency: int, workers: int) -> None:
             await start_case(client, input, "bench-ingest")
             return True
 
+        await timed(warm, concurrency, lambda i: via_api(i, warm_bodies))
+        await timed(warm, concurrency, lambda i: direct(i, "wdir"))
+        await drained(url, warm)
         print(f"Posting {count} signed webhooks at concurrency {concurrency}…", flush=True)
         api_run = await timed(count, concurrency, via_api)
-        drain = await drained(url, count)
+        drain = await drained(url, warm + count)
         print(f"Posting each of them again at concurrency {concurrency}…", flush=True)
         answers.clear()
         await timed(count, concurrency, via_api)
@@ -225,7 +233,7 @@ async def main(count: int, concurrency: int, workers: int) -> None:
         await http.aclose()
         api_cases = await count_cases(client, f"in_{run}api", count)
         direct_cases = await count_cases(client, f"in_{run}dir", count)
-        applied_events = await asyncio.to_thread(applied, url)
+        applied_events = await asyncio.to_thread(applied, url) - warm
     await env.shutdown()
     report(api_run, direct_run, count)
     print(f"\nRelay: the last event applied {drain:.1f}s after the last was accepted")
