@@ -188,6 +188,8 @@ def main() -> None:
     )
     # stripe-python logs every request at INFO; the ledger and history already record them.
     logging.getLogger("stripe").setLevel(logging.WARNING)
+    # twilio-python logs every request's headers at INFO; the ledger records each text.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
     code = 0
     try:
         asyncio.run(run_worker())

@@ -42,7 +42,7 @@ UI_QUERY = 'WorkflowType="DunningWorkflow"'
 # every request, readiness polls, and webhooks that were accepted.
 QUIET = {
     "worker": re.compile(r" INFO stripe: "),
-    "api": re.compile(r'"(GET /readyz|POST /webhooks/stripe) HTTP/[\d.]+" 2\d\d'),
+    "api": re.compile(r'"(GET /readyz|POST /webhooks/(stripe|twilio)) HTTP/[\d.]+" 2\d\d'),
 }
 
 
