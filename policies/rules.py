@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -25,19 +25,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from policies.durations import Duration, format_duration
 from policies.loader import POLICY_DIR, PolicyError, load_policy
 from policies.schema import DeclineClass
-
-CONDITIONS = (
-    "plan",
-    "price",
-    "currency",
-    "country",
-    "decline_class",
-    "customer_age_at_least",
-    "prior_failures_at_least",
-    "metadata",
-    "amount_at_least",
-    "amount_below",
-)
 
 
 class RulesError(ValueError):
@@ -53,14 +40,14 @@ def _listed(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-def _lower(value: object) -> object:
-    value = _listed(value)
-    return [str(v).lower() for v in value] if isinstance(value, list) else value
+def _cased(upper: bool) -> Callable[[object], object]:
+    def convert(value: object) -> object:
+        value = _listed(value)
+        if not isinstance(value, list):
+            return value
+        return [str(v).upper() if upper else str(v).lower() for v in value]
 
-
-def _upper(value: object) -> object:
-    value = _listed(value)
-    return [str(v).upper() for v in value] if isinstance(value, list) else value
+    return convert
 
 
 def _lower_keys(value: object) -> object:
@@ -69,8 +56,8 @@ def _lower_keys(value: object) -> object:
 
 
 Ids = Annotated[tuple[str, ...], BeforeValidator(_listed), Field(min_length=1)]
-Currencies = Annotated[tuple[str, ...], BeforeValidator(_lower), Field(min_length=1)]
-Countries = Annotated[tuple[str, ...], BeforeValidator(_upper), Field(min_length=1)]
+Currencies = Annotated[tuple[str, ...], BeforeValidator(_cased(upper=False)), Field(min_length=1)]
+Countries = Annotated[tuple[str, ...], BeforeValidator(_cased(upper=True)), Field(min_length=1)]
 Amounts = Annotated[
     dict[Annotated[str, Field(pattern=r"^[a-z]{3}$")], Annotated[int, Field(ge=0)]],
     BeforeValidator(_lower_keys),
@@ -105,6 +92,10 @@ class Rule(_Strict):
     @property
     def is_default(self) -> bool:
         return all(getattr(self, name) is None for name in CONDITIONS)
+
+
+# Every field but what the rule names is a condition.
+CONDITIONS = tuple(n for n in Rule.model_fields if n not in ("name", "policy", "experiment"))
 
 
 @dataclass(frozen=True)
@@ -306,14 +297,3 @@ def evaluate(rules: RuleSet | tuple[Rule, ...], facts: CaseFacts) -> Match:
         misses.append(Miss(index, rule.name, tuple(reasons)))
     # load_rules guarantees a last default rule; a hand-built list may lack one.
     raise RuleError("no rule matched: the rules need a default rule (no conditions) last")
-
-
-def as_dict(match: Match) -> dict[str, Any]:
-    return {
-        "rule": {"index": match.index, "name": match.name},
-        "policy": match.policy,
-        "experiment": match.experiment,
-        "reasons": [
-            {"index": m.index, "name": m.name, "reasons": list(m.reasons)} for m in match.misses
-        ],
-    }

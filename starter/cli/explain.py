@@ -215,6 +215,17 @@ def _explain(invoice_id: str, rules: RuleSet) -> tuple[Match, list[dict[str, Any
     return match, schedule(match.policy, cls, start)
 
 
+def as_dict(match: Match) -> dict[str, Any]:
+    return {
+        "rule": {"index": match.index, "name": match.name},
+        "policy": match.policy,
+        "experiment": match.experiment,
+        "reasons": [
+            {"index": m.index, "name": m.name, "reasons": list(m.reasons)} for m in match.misses
+        ],
+    }
+
+
 def _render(match: Match, rows: list[dict[str, Any]]) -> None:
     name = f" ({match.name})" if match.name else ""
     console.print(Text(f"Rule: rules[{match.index}]{name}"))
@@ -252,7 +263,7 @@ def explain(
     1 Stripe, the ledger or the rules file is unusable; 3 Stripe has no such invoice.
     """
     from policies.loader import POLICY_DIR
-    from policies.rules import RuleError, RulesError, as_dict, load_rules
+    from policies.rules import RuleError, RulesError, load_rules
 
     with user_errors():
         try:
