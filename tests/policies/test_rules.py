@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from policies.loader import POLICY_DIR
@@ -196,6 +197,8 @@ def holds(rule: Rule, f: CaseFacts) -> bool:
     return all(checks)
 
 
+# No deadline: a busy CI machine must not turn a slow example into a failure.
+@hyp_settings(max_examples=200, deadline=None)
 @given(rule_lists, facts_strategy)
 def test_the_match_is_the_first_rule_whose_conditions_all_hold(
     rules: tuple[Rule, ...], facts: CaseFacts
@@ -208,6 +211,7 @@ def test_the_match_is_the_first_rule_whose_conditions_all_hold(
     assert all(m.reasons for m in match.misses)
 
 
+@hyp_settings(max_examples=200, deadline=None)
 @given(facts_strategy)
 def test_a_default_rule_always_matches(facts: CaseFacts) -> None:
     assert evaluate((Rule(policy="default", experiment="e"),), facts).experiment == "e"
