@@ -15,7 +15,7 @@ policy it names) is bad, or a rule cannot decide the invoice; 3 Stripe has no su
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import stripe
 
     from models.settings import Settings
-    from policies.rules import CaseFacts, Match, RuleSet
+    from policies.rules import Match, RuleSet
     from policies.schema import DeclineClass
 
 EXIT_NO_INVOICE = 3
@@ -129,50 +129,6 @@ def _read_ledger(settings: Settings, invoice_id: str, customer_id: str) -> tuple
     return opened, [r.opened_at for r in rows if r.invoice_id != invoice_id]
 
 
-def _plain(metadata: Any) -> dict[str, str]:
-    # stripe-python 16's StripeObject is no longer a dict: ask it for one.
-    plain = metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata or {})
-    return {str(k): str(v) for k, v in plain.items()}
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
-
-
-def _facts(
-    invoice: Any, customer: Any, subscription: Any, cls: DeclineClass, at: datetime, prior: list
-) -> CaseFacts:
-    from policies.rules import CaseFacts
-
-    plans: set[str | None] = set()
-    prices: set[str | None] = set()
-    # Subscription items carry a price object; invoice lines name theirs in pricing details.
-    for item in _get(subscription, "items", "data") or []:
-        prices.add(_id(_get(item, "price")))
-        plans.update([_id(_get(item, "plan")), _id(_get(item, "price", "product"))])
-    for line in _get(invoice, "lines", "data") or []:
-        prices.add(_get(line, "pricing", "price_details", "price"))
-        plans.add(_id(_get(line, "pricing", "price_details", "product")))
-    created = _get(customer, "created")
-    earlier = sorted(_aware(moment) for moment in prior)
-
-    def prior_failures(within: timedelta) -> int:
-        return sum(1 for moment in earlier if at - within <= moment < at)
-
-    return CaseFacts(
-        now=at,
-        amount=int(_get(invoice, "amount_due") or 0),
-        currency=str(_get(invoice, "currency") or "").lower(),
-        decline_class=cls,
-        plans=frozenset(p for p in plans if p),
-        prices=frozenset(p for p in prices if p),
-        country=_get(customer, "address", "country"),
-        customer_created_at=datetime.fromtimestamp(created, UTC) if created else None,
-        prior_failures=prior_failures,
-        metadata=_plain(_get(customer, "metadata")),
-    )
-
-
 def schedule(policy_name: str, cls: DeclineClass, start: datetime) -> list[dict[str, Any]]:
     """The policy's steps and final action as the engine dates them, before any grace."""
     from policies import engine
@@ -201,6 +157,7 @@ def schedule(policy_name: str, cls: DeclineClass, start: datetime) -> list[dict[
 
 
 def _explain(invoice_id: str, rules: RuleSet) -> tuple[Match, list[dict[str, Any]]]:
+    from policies.case_facts import aware, facts_from_stripe
     from policies.engine import classify_decline
     from policies.loader import load_policy
     from policies.rules import evaluate
@@ -208,10 +165,10 @@ def _explain(invoice_id: str, rules: RuleSet) -> tuple[Match, list[dict[str, Any
     settings = load_settings()
     invoice, customer, subscription, error = _read_stripe(settings, invoice_id)
     opened, prior = _read_ledger(settings, invoice_id, _id(customer) or "")
-    start = _aware(opened) if opened else datetime.now(UTC)
+    start = aware(opened) if opened else datetime.now(UTC)
     code = _get(error, "decline_code") or _get(error, "code")
     cls = classify_decline(load_policy(settings.dunning_policy), code, _get(error, "advice_code"))
-    match = evaluate(rules, _facts(invoice, customer, subscription, cls, start, prior))
+    match = evaluate(rules, facts_from_stripe(invoice, customer, subscription, cls, start, prior))
     return match, schedule(match.policy, cls, start)
 
 
