@@ -37,6 +37,7 @@ from models.settings import EncryptionConfigError, Settings, get_settings
 from models.store import Ledger, make_engine
 from models.temporal import connect, ensure_search_attributes, exit_process
 from policies.loader import PolicyError, load_policy
+from policies.rules import RulesError, load_rules
 from workflows.dunning import DunningWorkflow
 from workflows.search_attributes import ALL_KEYS
 
@@ -88,6 +89,7 @@ def build_activities(settings: Settings, ledger: Ledger) -> Activities:
             ledger,
             settings.dunning_policy,
             case_event_channels=["webhook"] if webhook_urls else [],
+            rules=load_rules(settings.dunning_rules) if settings.dunning_rules else None,
         ),
         email=EmailActivities(
             make_sendgrid_client(settings),
@@ -135,6 +137,8 @@ def build_worker(
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     load_policy(settings.dunning_policy)  # fail fast, naming the bad file and field
+    if settings.dunning_rules:
+        load_rules(settings.dunning_rules)  # the same for the segment rules
     client = await connect(settings)
     try:
         added = await ensure_search_attributes(client, settings.temporal_namespace, ALL_KEYS)
@@ -193,7 +197,7 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run_worker())
-    except PolicyError as err:
+    except (PolicyError, RulesError) as err:
         log.error("%s", err)
         code = 2
     except EncryptionConfigError as err:  # a setting to fix: one line, no traceback

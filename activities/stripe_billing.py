@@ -12,9 +12,9 @@ from typing import Any
 
 import stripe
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.failures import compact_failures
+from activities.segments import policy_named, segment_for
 from activities.stripe_client import (
     charge_idempotency_key,
     decline_of,
@@ -36,7 +36,7 @@ from models.activities import (
 )
 from models.dunning import Outcome
 from models.store import Ledger
-from policies.loader import PolicyError, cached_policy, resolve_policy_path
+from policies.rules import RuleSet
 from policies.schema import Channel
 
 
@@ -47,20 +47,19 @@ class StripeActivities:
         ledger: Ledger,
         default_policy: str,
         case_event_channels: Sequence[Channel] = (),
+        rules: RuleSet | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.default_policy = default_policy
+        self.rules = rules
         # Told to each case as it opens (and so recorded in its history).
         self.case_event_channels = list(case_event_channels)
 
     @activity.defn(name="get_invoice_context")
     @compact_failures
     def get_invoice_context(self, input: InvoiceContextInput) -> InvoiceContextResult:
-        try:
-            policy = cached_policy(str(resolve_policy_path(input.policy, self.default_policy)))
-        except PolicyError as exc:
-            raise ApplicationError(str(exc), type="InvalidPolicy", non_retryable=True) from None
+        policy = policy_named(input.policy, self.default_policy)
         invoice = self.client.v1.invoices.retrieve(
             input.invoice_id, params={"expand": ["customer"]}
         )
@@ -86,6 +85,16 @@ class StripeActivities:
             failed_card = object_id(get(error, "payment_method"))
             if error is None:
                 decline_code, failed_card = failed_charge(self.client, invoice)
+        segment = segment_for(
+            self.rules,
+            input.policy,
+            policy,
+            self.ledger,
+            (invoice, customer, subscription),
+            (input.decline_code or decline_code, advice_code),
+            (input.invoice_id, input.customer_id, input.opened_at),
+        )
+        policy = policy_named(segment.policy, self.default_policy) if segment else policy
         email = get(customer, "email") or get(invoice, "customer_email")
         name = get(customer, "name") or get(invoice, "customer_name")
         self.ledger.open_case(
@@ -98,6 +107,7 @@ class StripeActivities:
             amount_due=input.amount_due,
             currency=input.currency.lower(),
             policy=policy.name,
+            **(segment.recorded() if segment else {}),
             first_decline_code=input.decline_code or decline_code,
             stripe_event_id=input.stripe_event_id,
             opened_at=input.opened_at,
@@ -124,6 +134,7 @@ class StripeActivities:
             country=get(customer, "address", "country"),
             case_event_channels=self.case_event_channels,
             policy=policy,
+            **(segment.recorded() if segment else {}),
         )
 
     @activity.defn(name="retry_payment")

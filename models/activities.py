@@ -68,6 +68,11 @@ class InvoiceContextResult(BaseModel):
     # The policy is resolved here and recorded in history, so a running case keeps the
     # policy it started with even when the worker's policy file changes (determinism).
     policy: Policy
+    # The segment rule that chose the policy (DUNNING_RULES), and why earlier rules did not
+    # match; None when no rules are configured or the start request named the policy.
+    segment: str | None = None
+    segment_reason: str | None = None
+    experiment: str | None = None
 
 
 class RetryPaymentInput(BaseModel):

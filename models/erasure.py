@@ -27,7 +27,8 @@ __all__ = ["KEPT", "PERSONAL", "ErasureResult", "forget_customer", "open_cases"]
 
 # table -> columns set to NULL for a forgotten customer.
 PERSONAL: dict[str, frozenset[str]] = {
-    "cases": frozenset({"customer_email", "customer_name"}),
+    # A segment reason can quote the customer's metadata values and country.
+    "cases": frozenset({"customer_email", "customer_name", "segment_reason"}),
     # The rendered subject and text greet the customer by name and carry their links.
     "notifications": frozenset({"to_address", "subject", "body_text", "error"}),
     "support_actions": frozenset({"reason"}),
@@ -46,6 +47,8 @@ KEPT: dict[str, frozenset[str]] = {
             "subscription_id",
             "currency",
             "policy",
+            "segment",
+            "experiment",
             "first_decline_code",
             "stripe_event_id",
         }

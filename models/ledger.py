@@ -50,6 +50,10 @@ class Case(Base):
     amount_due: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     policy: Mapped[str] = mapped_column(String(100))
+    # The segment rule that chose the policy (DUNNING_RULES) and why (migration 0007).
+    segment: Mapped[str | None] = mapped_column(String(100))
+    segment_reason: Mapped[str | None] = mapped_column(Text)
+    experiment: Mapped[str | None] = mapped_column(String(100))
     first_decline_code: Mapped[str | None] = mapped_column(String(100))
     stripe_event_id: Mapped[str | None] = mapped_column(String(255))
     opened_at: Mapped[datetime] = mapped_column(index=True)

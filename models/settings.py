@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     dunning_task_queue: str = "dunning"
     dunning_policy: str = "policies/default.yaml"
+    # Segment rules (policies/rules.yaml format): which policy each new case gets. Empty: every
+    # case gets DUNNING_POLICY (or the policy its start request names).
+    dunning_rules: str = ""
 
     # SQLite is only the embedded dev default; production and tests use PostgreSQL.
     database_url: str = "sqlite:///.dev/dunning.db"

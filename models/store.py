@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, update
+from sqlalchemy import Engine, create_engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,6 +82,16 @@ class Ledger:
                 .values(closed_at=closed_at)
             )
             return inserted
+
+    def case_openings(self, customer_id: str, exclude_invoice: str) -> list[datetime]:
+        """When the customer's other cases opened (prior failed invoices, for segment rules)."""
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Case.opened_at).where(
+                    Case.customer_id == customer_id, Case.invoice_id != exclude_invoice
+                )
+            )
+            return list(rows)
 
     def record_support_action(self, **values: Any) -> bool:
         with self.sessions.begin() as session:

@@ -13,6 +13,9 @@ AMOUNT_DUE = SearchAttributeKey.for_int("AmountDue")
 CURRENCY = SearchAttributeKey.for_keyword("Currency")
 DECLINE_CODE = SearchAttributeKey.for_keyword("DeclineCode")
 NEXT_ACTION_AT = SearchAttributeKey.for_datetime("NextActionAt")
+# Set on cases that opened under segment rules (DUNNING_RULES): the rule and the policy.
+DUNNING_SEGMENT = SearchAttributeKey.for_keyword("DunningSegment")
+DUNNING_POLICY = SearchAttributeKey.for_keyword("DunningPolicy")
 
 ALL_KEYS = (
     DUNNING_STATUS,
@@ -24,6 +27,8 @@ ALL_KEYS = (
     CURRENCY,
     DECLINE_CODE,
     NEXT_ACTION_AT,
+    DUNNING_SEGMENT,
+    DUNNING_POLICY,
 )
 
 

@@ -37,6 +37,11 @@ class Publisher:
             sa.AMOUNT_DUE: case.input.amount_due,
             sa.CURRENCY: case.input.currency.upper(),
         }
+        context = case.context
+        if context is not None and context.segment:
+            # Only for cases opened under rules, so earlier histories replay unchanged.
+            attributes[sa.DUNNING_SEGMENT] = context.segment
+            attributes[sa.DUNNING_POLICY] = context.policy.name
         updates = [
             key.value_set(value) if value not in (None, "") else key.value_unset()
             for key, value in attributes.items()

@@ -128,6 +128,12 @@ def list_cases(
     customer: str | None = typer.Option(
         None, "--customer", metavar="CUS", help="Only this Stripe customer's cases."
     ),
+    segment: str | None = typer.Option(
+        None, "--segment", metavar="RULE", help="Only cases opened under this segment rule."
+    ),
+    policy: str | None = typer.Option(
+        None, "--policy", metavar="NAME", help="Only cases on this policy (chosen by rules)."
+    ),
     due_within: str | None = typer.Option(
         None,
         "--due-within",
@@ -152,7 +158,9 @@ def list_cases(
 
     try:
         window: timedelta | None = parse_duration(due_within) if due_within else None
-        query = service.list_query(status.value if status else None, customer, window)
+        query = service.list_query(
+            status.value if status else None, customer, window, segment=segment, policy=policy
+        )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     settings = _settings()

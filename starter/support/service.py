@@ -120,6 +120,8 @@ def list_query(
     customer: str | None = None,
     due_within: timedelta | None = None,
     now: datetime | None = None,
+    segment: str | None = None,
+    policy: str | None = None,
 ) -> str:
     clauses = ["WorkflowType = 'DunningWorkflow'"]
     if status == CaseStatus.ENDED:
@@ -132,6 +134,10 @@ def list_query(
             clauses.append(RUNNING)
     if customer:
         clauses.append(f"CustomerId = {_quoted(customer, 'customer')}")
+    if segment:
+        clauses.append(f"DunningSegment = {_quoted(segment, 'segment')}")
+    if policy:
+        clauses.append(f"DunningPolicy = {_quoted(policy, 'policy')}")
     if due_within is not None:
         limit = (now or datetime.now(UTC)) + due_within
         clauses.append(f"NextActionAt <= '{limit.isoformat()}'")
