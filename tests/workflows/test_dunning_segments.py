@@ -3,6 +3,7 @@ keeps it; the rule and why are in history, the ledger and the search attributes.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,11 @@ async def test_the_first_matching_rule_picks_the_policy_and_is_recorded(
     async with run_worker(
         time_env.client, dunning_rules=rules, dunning_policy=str(POLICY_DIR / "default.yaml")
     ) as task_queue:
-        states = {}
+        states: dict[str, Any] = {}
         for case in (enterprise, other):
             handle = await start_case(time_env.client, case.dunning_input(), task_queue)
             states[case.invoice] = await advance_until(
-                time_env, handle, lambda s: s.total_steps > 0, step=None
+                time_env, handle, lambda s: s.total_steps > 0, step=timedelta(0)
             )
             described = await handle.describe()
             attrs = described.typed_search_attributes
@@ -71,6 +72,8 @@ async def test_a_policy_named_by_the_start_request_wins_over_the_rules(
     case = stripe_control.failed_invoice(INSUFFICIENT, metadata={"segment": "enterprise"})
     async with run_worker(time_env.client, dunning_rules=rules_file(tmp_path)) as task_queue:
         handle = await start_case(time_env.client, case.dunning_input(policy="default"), task_queue)
-        state = await advance_until(time_env, handle, lambda s: s.total_steps > 0, step=None)
+        state = await advance_until(
+            time_env, handle, lambda s: s.total_steps > 0, step=timedelta(0)
+        )
         await handle.terminate("test done")
     assert state.policy == "default"
