@@ -114,6 +114,14 @@ def render(report: RecoveryReport) -> None:
         steps.add_row(label, f"{step.recovered:,}", _percent(step.share))
     console.print(steps)
 
+    channels = Table(title="By channel", box=box.SIMPLE_HEAD)
+    for name in ("Channel", "Sent", "Delivered", "Read", "Recovered after"):
+        channels.add_column(name, justify="left" if name == "Channel" else "right")
+    for channel in report.by_channel:
+        cells = (channel.sent, channel.delivered, channel.engaged, channel.recovered_after)
+        channels.add_row(channel.channel, *("—" if n is None else f"{n:,}" for n in cells))
+    console.print(channels)
+
 
 def _read(database_url: str, since: datetime | None, until: datetime | None) -> RecoveryReport:
     import sqlalchemy as sa

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from models.dunning import ENDED_OUTSIDE
 from models.ledger import Case, CaseOutcome, Notification, utcnow
+from starter.support.report_channels import ChannelRow, by_channel
 
 RECOVERED = "recovered"
 # A claim this old that was never settled: its worker died and no retry has resolved it yet.
@@ -94,6 +95,7 @@ class RecoveryReport(BaseModel):
     )
     by_decline_code: list[DeclineCodeRow]
     by_step: list[StepRow]
+    by_channel: list[ChannelRow] = Field(default_factory=list)
 
 
 def duration_words(seconds: float | None) -> str:
@@ -230,6 +232,7 @@ def compute_report(
         median_seconds_to_recovery=_median_seconds(session, since, until),
         by_decline_code=by_code,
         by_step=by_step,
+        by_channel=by_channel(session, _window(since, until)),
     )
 
 

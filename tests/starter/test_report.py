@@ -178,7 +178,7 @@ def test_an_empty_window_has_no_rates(pg_ledger: Ledger) -> None:
         "stopped": 0, "already_paid": 0, "voided": 0, "errors": 0, "ended_outside": 0,
         "unresolved_messages": 0,
         "median_seconds_to_recovery": None,
-        "by_decline_code": [], "by_step": [],
+        "by_decline_code": [], "by_step": [], "by_channel": [],
     }  # fmt: skip
 
 
