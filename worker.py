@@ -28,13 +28,13 @@ from activities.ledger import LedgerActivities
 from activities.merchant_webhooks import MerchantWebhookActivities
 from activities.sms import SmsActivities
 from activities.stripe_billing import StripeActivities
-from activities.stripe_client import make_stripe_client
 from activities.twilio_client import make_twilio_client
 from models.channel_store import ChannelStore
 from models.notification_store import NotificationStore
 from models.reconcile import reconcile_every
 from models.settings import EncryptionConfigError, Settings, get_settings
 from models.store import Ledger, make_engine
+from models.stripe_reads import make_stripe_client
 from models.temporal import connect, ensure_search_attributes, exit_process
 from policies.loader import PolicyError, load_policy
 from policies.rules import RulesError, load_rules

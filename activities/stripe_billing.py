@@ -15,15 +15,7 @@ from temporalio import activity
 
 from activities.failures import compact_failures
 from activities.segments import policy_named, segment_for
-from activities.stripe_client import (
-    charge_idempotency_key,
-    decline_of,
-    failed_charge,
-    get,
-    last_decline,
-    object_id,
-    optional,
-)
+from activities.stripe_client import charge_idempotency_key
 from models.activities import (
     FinalActionInput,
     FinalActionResult,
@@ -36,6 +28,14 @@ from models.activities import (
 )
 from models.dunning import Outcome
 from models.store import Ledger
+from models.stripe_reads import (
+    decline_of,
+    failed_charge,
+    get,
+    last_decline,
+    object_id,
+    optional,
+)
 from policies.rules import RuleSet
 from policies.schema import Channel
 

@@ -37,13 +37,13 @@ from temporalio.worker import Worker
 
 from activities.email import EmailActivities, make_sendgrid_client
 from activities.stripe_billing import StripeActivities
-from activities.stripe_client import make_stripe_client
 from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
 from models.codec import new_key, parse_keyring
 from models.dunning import DunningInput
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from models.store import Ledger, make_engine
+from models.stripe_reads import make_stripe_client
 from models.temporal import converter_for, ensure_search_attributes
 from standins.sendgrid_api import create_app as sendgrid_app
 from standins.server import BackgroundServer

@@ -222,9 +222,7 @@ class Stack:
             DUNNING_TASK_QUEUE=TASK_QUEUE,
             DUNNING_POLICY=str(ROOT / "policies" / "demo.yaml"),
             DUNNING_ENV="dev",
-            # The stack's own clients (faults_compat) do not encrypt: neither may its
-            # processes, even when a dev key exists in .dev/ (dev mode would pick it up).
-            DUNNING_ENCRYPTION="off",
+            DUNNING_ENCRYPTION="off",  # like its clients (faults_compat), even with a .dev/ key
             DUNNING_SUPPORT_TOKEN=SUPPORT_TOKEN,
             STRIPE_API_KEY=STRIPE_KEY,
             STRIPE_API_BASE=self.url("stripe"),

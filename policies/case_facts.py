@@ -14,7 +14,8 @@ from policies.rules import CaseFacts
 from policies.schema import DeclineClass
 
 
-def _get(obj: Any, *path: str) -> Any:
+def get(obj: Any, *path: str) -> Any:
+    """obj.a.b.c for StripeObjects and dicts alike; None where anything is missing."""
     for key in path:
         if obj is None:
             return None
@@ -22,8 +23,12 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _id(value: Any) -> str | None:
-    return value if value is None or isinstance(value, str) else _get(value, "id")
+def object_id(value: Any) -> str | None:
+    """An id whether Stripe sent the id or the expanded object."""
+    if value is None or isinstance(value, str):
+        return value
+    found = get(value, "id")
+    return found if isinstance(found, str) else None
 
 
 def _plain(metadata: Any) -> dict[str, str]:
@@ -48,13 +53,13 @@ def facts_from_stripe(
     plans: set[str | None] = set()
     prices: set[str | None] = set()
     # Subscription items carry a price object; invoice lines name theirs in pricing details.
-    for item in _get(subscription, "items", "data") or []:
-        prices.add(_id(_get(item, "price")))
-        plans.update([_id(_get(item, "plan")), _id(_get(item, "price", "product"))])
-    for line in _get(invoice, "lines", "data") or []:
-        prices.add(_get(line, "pricing", "price_details", "price"))
-        plans.add(_id(_get(line, "pricing", "price_details", "product")))
-    created = _get(customer, "created")
+    for item in get(subscription, "items", "data") or []:
+        prices.add(object_id(get(item, "price")))
+        plans.update([object_id(get(item, "plan")), object_id(get(item, "price", "product"))])
+    for line in get(invoice, "lines", "data") or []:
+        prices.add(get(line, "pricing", "price_details", "price"))
+        plans.add(object_id(get(line, "pricing", "price_details", "product")))
+    created = get(customer, "created")
     earlier = sorted(aware(moment) for moment in prior)
 
     def prior_failures(within: timedelta) -> int:
@@ -62,13 +67,13 @@ def facts_from_stripe(
 
     return CaseFacts(
         now=at,
-        amount=int(_get(invoice, "amount_due") or 0),
-        currency=str(_get(invoice, "currency") or "").lower(),
+        amount=int(get(invoice, "amount_due") or 0),
+        currency=str(get(invoice, "currency") or "").lower(),
         decline_class=cls,
         plans=frozenset(p for p in plans if p),
         prices=frozenset(p for p in prices if p),
-        country=_get(customer, "address", "country"),
+        country=get(customer, "address", "country"),
         customer_created_at=datetime.fromtimestamp(created, UTC) if created else None,
         prior_failures=prior_failures,
-        metadata=_plain(_get(customer, "metadata")),
+        metadata=_plain(get(customer, "metadata")),
     )

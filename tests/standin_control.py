@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import stripe
 
-from activities.stripe_client import make_stripe_client
 from models.dunning import DunningInput
 from models.settings import Settings
+from models.stripe_reads import make_stripe_client
 
 # Stripe's test cards (docs.stripe.com/testing#declined-payments) that the scenarios fail with.
 INSUFFICIENT = "pm_card_chargeDeclinedInsufficientFunds"

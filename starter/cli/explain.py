@@ -26,47 +26,21 @@ from starter.cli import UserError, command, console, fail, load_settings, redact
 from starter.cli.support_views import when
 
 if TYPE_CHECKING:
-    import stripe
-
     from models.settings import Settings
     from policies.rules import Match, RuleSet
     from policies.schema import DeclineClass
 
 EXIT_NO_INVOICE = 3
-# Pinned like the worker's client (activities/stripe_client.py), so objects keep one shape.
-STRIPE_API_VERSION = "2026-10-28.endive"
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if obj is None:
-            return None
-        obj = obj.get(key) if hasattr(obj, "get") else getattr(obj, key, None)
-    return obj
-
-
-def _id(value: Any) -> str | None:
-    return value if value is None or isinstance(value, str) else _get(value, "id")
-
-
-def _client(settings: Settings) -> stripe.StripeClient:
-    import stripe
-
-    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-    return stripe.StripeClient(
-        settings.stripe_api_key,
-        stripe_version=STRIPE_API_VERSION,
-        base_addresses=base,  # type: ignore[arg-type]
-        max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_seconds),
-    )
 
 
 def _read_stripe(settings: Settings, invoice_id: str) -> tuple[Any, Any, Any, Any]:
-    """(invoice, customer, subscription, last payment error) or exit 3 / UserError."""
+    """(invoice, customer, subscription, last payment error) or exit 3 / UserError; the same
+    reads as the opening activity (models/stripe_reads.py)."""
     import stripe
 
-    client = _client(settings)
+    from models.stripe_reads import get, last_decline, make_stripe_client, object_id
+
+    client = make_stripe_client(settings)
     where = settings.stripe_api_base or "api.stripe.com"
     try:
         invoice = client.v1.invoices.retrieve(invoice_id, params={"expand": ["customer"]})
@@ -80,26 +54,14 @@ def _read_stripe(settings: Settings, invoice_id: str) -> tuple[Any, Any, Any, An
         customer = invoice.customer
         if isinstance(customer, str):
             customer = client.v1.customers.retrieve(customer)
-        sub_id = _id(_get(invoice, "parent", "subscription_details", "subscription")) or _id(
-            _get(invoice, "subscription")
-        )
+        sub_id = object_id(get(invoice, "parent", "subscription_details", "subscription"))
+        sub_id = sub_id or object_id(get(invoice, "subscription"))
         subscription = client.v1.subscriptions.retrieve(sub_id) if sub_id else None
-        payments = client.v1.invoice_payments.list(
-            params={"invoice": invoice_id, "limit": 1, "expand": ["data.payment.payment_intent"]}
-        )
-    except stripe.StripeError as err:  # the invoice exists: its customer or payments did not
+    except stripe.StripeError as err:  # the invoice exists: its customer or subscription not
         raise UserError(
             f"cannot read {invoice_id}'s records from Stripe at {where}: {err}"
         ) from None
-    error = next(
-        (
-            e
-            for p in _get(payments, "data") or []
-            if (e := _get(p, "payment", "payment_intent", "last_payment_error")) is not None
-        ),
-        None,
-    )
-    return invoice, customer, subscription, error
+    return invoice, customer, subscription, last_decline(client, invoice)
 
 
 def _read_ledger(settings: Settings, invoice_id: str, customer_id: str) -> tuple[Any, list[Any]]:
@@ -157,6 +119,7 @@ def schedule(policy_name: str, cls: DeclineClass, start: datetime) -> list[dict[
 
 
 def _explain(invoice_id: str, rules: RuleSet) -> tuple[Match, list[dict[str, Any]]]:
+    from models.stripe_reads import decline_of, object_id
     from policies.case_facts import aware, facts_from_stripe
     from policies.engine import classify_decline
     from policies.loader import load_policy
@@ -164,10 +127,9 @@ def _explain(invoice_id: str, rules: RuleSet) -> tuple[Match, list[dict[str, Any
 
     settings = load_settings()
     invoice, customer, subscription, error = _read_stripe(settings, invoice_id)
-    opened, prior = _read_ledger(settings, invoice_id, _id(customer) or "")
+    opened, prior = _read_ledger(settings, invoice_id, object_id(customer) or "")
     start = aware(opened) if opened else datetime.now(UTC)
-    code = _get(error, "decline_code") or _get(error, "code")
-    cls = classify_decline(load_policy(settings.dunning_policy), code, _get(error, "advice_code"))
+    cls = classify_decline(load_policy(settings.dunning_policy), *decline_of(error))
     match = evaluate(rules, facts_from_stripe(invoice, customer, subscription, cls, start, prior))
     return match, schedule(match.policy, cls, start)
 

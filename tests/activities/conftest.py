@@ -8,10 +8,10 @@ import pytest
 
 from activities.email import EmailActivities, make_sendgrid_client
 from activities.stripe_billing import StripeActivities
-from activities.stripe_client import make_stripe_client
 from models.notification_store import NotificationStore
 from models.settings import Settings
 from models.store import Ledger
+from models.stripe_reads import make_stripe_client
 from tests.standin_control import FailedInvoice
 
 

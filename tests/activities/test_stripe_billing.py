@@ -12,11 +12,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.stripe_billing import StripeActivities
-from activities.stripe_client import make_stripe_client
 from models.activities import FinalActionInput, InvoiceContextInput, RetryPaymentInput
 from models.ledger import Attempt, CaseOutcome
 from models.settings import Settings
 from models.store import Ledger
+from models.stripe_reads import make_stripe_client
 from policies.engine import Trigger
 from tests.activities.conftest import open_case
 from tests.standin_control import INSUFFICIENT, FailedInvoice, StripeControl
