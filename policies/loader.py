@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -17,24 +18,32 @@ class PolicyError(ValueError):
     """A policy file is missing, is not YAML, or does not match the policy format."""
 
 
+def read_yaml(path: Path, what: str, error: type[Exception]) -> Any:
+    """A YAML file's content; `error` names the file when it is missing or not YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {what} file not found") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from exc
+
+
+def problems(exc: ValidationError, top: str = "(top level)") -> str:
+    """Every validation error as `field.path: message`, for one-line errors naming the field."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or top}: {err['msg']}" for err in exc.errors()
+    )
+
+
 def load_policy(path: str | Path) -> Policy:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise PolicyError(f"{path}: policy file not found") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "policy", PolicyError)
     if not isinstance(raw, dict):
         raise PolicyError(f"{path}: a policy must be a YAML mapping")
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise PolicyError(f"{path}: invalid policy: {problems}") from exc
+        raise PolicyError(f"{path}: invalid policy: {problems(exc)}") from exc
 
 
 def resolve_policy_path(name: str | None, default_path: str | Path) -> Path:

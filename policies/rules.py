@@ -19,11 +19,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from policies.durations import Duration, format_duration
-from policies.loader import POLICY_DIR, PolicyError, load_policy
+from policies.loader import POLICY_DIR, PolicyError, load_policy, problems, read_yaml
 from policies.schema import DeclineClass
 
 
@@ -115,21 +114,10 @@ def label(index: int, rule: Rule) -> str:
     return f"rules[{index}]" + (f" ({rule.name})" if rule.name else "")
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}" for err in exc.errors()
-    )
-
-
 def load_rules(path: str | Path, policy_dir: str | Path = POLICY_DIR) -> RuleSet:
     """Read and check a rules file; every policy it names must load from `policy_dir`."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RulesError(f"{path}: rules file not found") from exc
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "rules", RulesError)
     if not isinstance(raw, dict) or set(raw) != {"rules"} or not isinstance(raw["rules"], list):
         raise RulesError(f"{path}: a rules file is a mapping with one key, `rules:`, a list")
     if not raw["rules"]:
@@ -143,7 +131,7 @@ def load_rules(path: str | Path, policy_dir: str | Path = POLICY_DIR) -> RuleSet
         try:
             rule = Rule.model_validate(item)
         except ValidationError as exc:
-            raise RulesError(f"{where}: {_problems(exc)}") from exc
+            raise RulesError(f"{where}: {problems(exc, top='(rule)')}") from exc
         _check_rule(rule, where, Path(policy_dir))
         rules.append(rule)
     for index, rule in enumerate(rules[:-1]):

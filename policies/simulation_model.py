@@ -11,10 +11,10 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from policies.durations import Duration
+from policies.loader import problems, read_yaml
 
 MODEL_DIR = Path(__file__).resolve().parent / "simulation"
 DEFAULT_MODEL = MODEL_DIR / "default_model.yaml"
@@ -124,19 +124,10 @@ class SimulationModel(_Strict):
 
 def load_model(path: str | Path = DEFAULT_MODEL) -> SimulationModel:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelError(f"{path}: model file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ModelError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "model", ModelError)
     if not isinstance(raw, dict):
         raise ModelError(f"{path}: a simulation model must be a YAML mapping")
     try:
         return SimulationModel.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ModelError(f"{path}: invalid simulation model: {problems}") from exc
+        raise ModelError(f"{path}: invalid simulation model: {problems(exc)}") from exc
