@@ -23,7 +23,7 @@ from sendgrid.helpers.mail import CustomArg, Mail
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.email_render import EmailContext, RenderedEmail, render_email
+from activities.email_render import RenderedEmail, message_context, render_email
 from activities.failures import compact_failures
 from models.activities import SendEmailInput, SendEmailResult
 from models.ledger import Notification, utcnow
@@ -87,29 +87,9 @@ class EmailActivities:
             )
         return self._send(input)
 
-    def _update_url(self, input: SendEmailInput) -> str | None:
-        if not self.update_payment_url:
-            return input.hosted_invoice_url
-        return self.update_payment_url.format(customer=input.customer_id, invoice=input.invoice_id)
-
     def _send(self, input: SendEmailInput) -> SendEmailResult:
         assert input.template is not None
-        rendered = render_email(
-            input.template,
-            EmailContext(
-                customer_name=input.customer_name,
-                locale=input.locale,
-                amount_due=input.amount_due,
-                currency=input.currency,
-                invoice_id=input.invoice_id,
-                hosted_invoice_url=input.hosted_invoice_url,
-                update_payment_url=self._update_url(input),
-                action_needed=input.action_needed,
-                final_deadline=input.final_deadline,
-                final_action=input.final_action,
-                attempts=input.attempts,
-            ),
-        )
+        rendered = render_email(input.template, message_context(input, self.update_payment_url))
         attempt = activity.info().attempt
         claimed, row = self.notifications.claim(
             attempt=attempt,

@@ -19,6 +19,7 @@ from babel.numbers import UnknownCurrencyError, format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel
 
+from models.activities import NotificationInput
 from models.money import currency_exponent
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -51,6 +52,27 @@ class EmailContext(BaseModel):
         None
     )
     attempts: int = 0
+
+
+def message_context(input: NotificationInput, update_payment_url: str = "") -> EmailContext:
+    """What every channel's message says about the case. The link is DUNNING_UPDATE_PAYMENT_URL
+    with {customer} and {invoice} filled in, else Stripe's hosted invoice page."""
+    url = input.hosted_invoice_url
+    if update_payment_url:
+        url = update_payment_url.format(customer=input.customer_id, invoice=input.invoice_id)
+    return EmailContext(
+        customer_name=input.customer_name,
+        locale=input.locale,
+        amount_due=input.amount_due,
+        currency=input.currency,
+        invoice_id=input.invoice_id,
+        hosted_invoice_url=input.hosted_invoice_url,
+        update_payment_url=url,
+        action_needed=input.action_needed,
+        final_deadline=input.final_deadline,
+        final_action=input.final_action,
+        attempts=input.attempts,
+    )
 
 
 class RenderedEmail(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.email_render import EmailContext, render_email
+from activities.email_render import message_context, render_email
 from activities.failures import compact_failures
 from activities.sms_render import render_text
 from models.activities import NotificationInput, NotificationResult, channel_key
@@ -28,24 +28,7 @@ class InAppActivities:
                 "a notice needs a template", type="InvalidInput", non_retryable=True
             )
         key = channel_key(input.dedupe_key, "in_app")
-        url = input.hosted_invoice_url
-        if self.update_payment_url:
-            url = self.update_payment_url.format(
-                customer=input.customer_id, invoice=input.invoice_id
-            )
-        context = EmailContext(
-            customer_name=input.customer_name,
-            locale=input.locale,
-            amount_due=input.amount_due,
-            currency=input.currency,
-            invoice_id=input.invoice_id,
-            hosted_invoice_url=input.hosted_invoice_url,
-            update_payment_url=url,
-            action_needed=input.action_needed,
-            final_deadline=input.final_deadline,
-            final_action=input.final_action,
-            attempts=input.attempts,
-        )
+        context = message_context(input, self.update_payment_url)
         new = self.notifications.record(
             invoice_id=input.invoice_id,
             dedupe_key=key,

@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from activities.email_render import EmailContext
+from activities.email_render import message_context
 from activities.failures import compact_failures
 from activities.sms_render import SmsTooLong, render_sms
 from activities.twilio_client import to_e164
@@ -84,7 +84,7 @@ class SmsActivities:
         problem: tuple[str, str] | None = None
         try:
             phone = to_e164(input.to_phone, input.country) if input.to_phone else None
-            body = render_sms(input.template, self._context(input))
+            body = render_sms(input.template, message_context(input, self.update_payment_url))
         except SmsTooLong as exc:
             body, problem = "", ("rejected", str(exc))
         except ValueError as exc:
@@ -118,26 +118,6 @@ class SmsActivities:
             return self._refused(key, *problem)
         assert phone is not None
         return self._deliver(key, phone, body)
-
-    def _context(self, input: NotificationInput) -> EmailContext:
-        url = input.hosted_invoice_url
-        if self.update_payment_url:
-            url = self.update_payment_url.format(
-                customer=input.customer_id, invoice=input.invoice_id
-            )
-        return EmailContext(
-            customer_name=input.customer_name,
-            locale=input.locale,
-            amount_due=input.amount_due,
-            currency=input.currency,
-            invoice_id=input.invoice_id,
-            hosted_invoice_url=input.hosted_invoice_url,
-            update_payment_url=url,
-            action_needed=input.action_needed,
-            final_deadline=input.final_deadline,
-            final_action=input.final_action,
-            attempts=input.attempts,
-        )
 
     @staticmethod
     def _result(
