@@ -144,6 +144,12 @@ class NotificationInput(BaseModel):
     customer_id: str
     customer_name: str | None = None
     locale: str = "en"
+    # The customer's IANA time zone (dates in messages are in it); None: UTC.
+    timezone: str | None = None
+    # The experiment arm: a template may exist per variant (`reminder.b.subject.j2`).
+    variant: str | None = None
+    # The payment page link for this case (`/pay/{token}`), when DUNNING_LINK_SECRET is set.
+    pay_url: str | None = None
     amount_due: int
     currency: str
     hosted_invoice_url: str | None = None

@@ -15,6 +15,8 @@ class CaseStatus(StrEnum):
     RECOVERED = "recovered"
     CANCELED = "canceled"
     STOPPED = "stopped"
+    # The customer paused the subscription from the payment page (Stripe pause_collection).
+    PAUSED_BY_CUSTOMER = "paused_by_customer"
     ERROR = "error"
     # The workflow ended outside its own path (terminated, timed out, failed, canceled, gone):
     # its DunningStatus search attribute is stale, the ledger outcome (reconciled) is not.

@@ -54,6 +54,8 @@ class Case(Base):
     segment: Mapped[str | None] = mapped_column(String(100))
     segment_reason: Mapped[str | None] = mapped_column(Text)
     experiment: Mapped[str | None] = mapped_column(String(100))
+    # The experiment arm the customer landed in (sticky per experiment and customer).
+    variant: Mapped[str | None] = mapped_column(String(100))
     first_decline_code: Mapped[str | None] = mapped_column(String(100))
     stripe_event_id: Mapped[str | None] = mapped_column(String(255))
     opened_at: Mapped[datetime] = mapped_column(index=True)
@@ -148,3 +150,67 @@ class CaseOutcome(Base):
     recovered_step: Mapped[int | None] = mapped_column(Integer)
     closed_at: Mapped[datetime] = mapped_column(index=True)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class CustomerPreference(Base):
+    """What support or the customer set about reaching them; it wins over the Stripe customer
+    and the policy. Empty fields fall through to the next source."""
+
+    __tablename__ = "customer_preferences"
+
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Channels in the order the customer prefers them (comma-separated channel names).
+    channels: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    # Channels the customer asked not to be reached on (comma-separated).
+    opted_out: Mapped[str | None] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerAction(Base):
+    """What the customer did on the payment page (`/pay/{token}`), as the case accepted it."""
+
+    __tablename__ = "customer_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("cases.invoice_id"), index=True)
+    request_id: Mapped[str] = mapped_column(String(255), unique=True)
+    action: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class CaseFeedback(Base):
+    """The one answer a customer gives per case: why the payment failed or why they leave."""
+
+    __tablename__ = "case_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("cases.invoice_id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PreDunningCase(Base):
+    """A card that expires before its subscription renews, and what came of the warning."""
+
+    __tablename__ = "predunning_cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(300), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    subscription_id: Mapped[str] = mapped_column(String(255))
+    payment_method_id: Mapped[str] = mapped_column(String(255))
+    exp_month: Mapped[int] = mapped_column(Integer)
+    exp_year: Mapped[int] = mapped_column(Integer)
+    renews_at: Mapped[datetime]
+    # warned / card_updated / renewed / failed_anyway
+    status: Mapped[str] = mapped_column(String(30))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]

@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     dunning_webhook_urls: str = ""
     dunning_webhook_secret: str = ""
     dunning_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # SendGrid's Signed Event Webhook: the verification key SendGrid shows (base64 of the
+    # ECDSA P-256 public key). Without it POST /webhooks/sendgrid refuses every delivery.
+    sendgrid_webhook_public_key: str = ""
+    # The payment page (/pay/{token}): `kid:secret` pairs separated by commas, the first signs,
+    # all verify (rotation). Empty: messages link to Stripe's hosted invoice page instead.
+    dunning_link_secret: str = ""
+    # Stripe.js on the payment page (production); empty shows the stand-in's test card form.
+    stripe_publishable_key: str = ""
+    # Pre-dunning: the daily scan for cards that expire before renewal (local time and zone).
+    dunning_card_expiry_scan_at: str = "09:00"
+    dunning_card_expiry_scan_timezone: str = "UTC"
     # Bearer token of the in-app notification feed (the merchant's backend); empty means the
     # support token.
     dunning_app_token: str = ""
