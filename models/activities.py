@@ -148,6 +148,10 @@ class NotificationInput(BaseModel):
     timezone: str | None = None
     # The experiment arm: a template may exist per variant (`reminder.b.subject.j2`).
     variant: str | None = None
+    # What the customer pays for (the price's nickname or the product's name) and when the
+    # case acts next (the next charge or message); messages name both when known.
+    plan_name: str | None = None
+    next_step_at: datetime | None = None
     # The payment page link for this case (`/pay/{token}`), when DUNNING_LINK_SECRET is set.
     pay_url: str | None = None
     amount_due: int
