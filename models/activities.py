@@ -73,6 +73,14 @@ class InvoiceContextResult(BaseModel):
     segment: str | None = None
     segment_reason: str | None = None
     experiment: str | None = None
+    # The experiment arm (sticky per experiment and customer); None outside experiments.
+    variant: str | None = None
+    # Reaching the customer (models/preferences.py): what support or the customer set, else
+    # the Stripe customer, else the policy. Channels in the customer's order; opted-out ones.
+    timezone: str | None = None
+    preferred_channels: list[Channel] = []
+    opted_out_channels: list[Channel] = []
+    plan_name: str | None = None
 
 
 class RetryPaymentInput(BaseModel):
