@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from . import customers, idempotency, invoice_payments, invoices, subscriptions
+from . import customers, idempotency, invoice_payments, invoices, setup_intents, subscriptions
 from .config import StripeStandinConfig
 from .control import control_router
 from .core import Core, Ctx
@@ -43,6 +43,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("POST", f"invoices/{_ID}/mark_uncollectible", invoices.mark_uncollectible),
     ("POST", "invoiceitems", invoices.create_invoice_item),
     ("GET", "invoice_payments", invoice_payments.list_invoice_payments),
+    *setup_intents.API,
 ]
 ROUTES = [(m, re.compile(f"^/v1/{p}$"), h) for m, p, h in _TABLE]
 
@@ -235,4 +236,5 @@ def create_app(config: StripeStandinConfig | None = None) -> FastAPI:
         return await handle_v1(core, request)
 
     app.include_router(control_router(core))
+    app.include_router(setup_intents.test_page_router(core))  # Stripe.js' part in dev
     return app
