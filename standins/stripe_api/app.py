@@ -12,7 +12,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from . import customers, idempotency, invoice_payments, invoices, setup_intents, subscriptions
+from . import (
+    customers,
+    idempotency,
+    invoice_payments,
+    invoices,
+    renewals,
+    setup_intents,
+    subscriptions,
+)
 from .config import StripeStandinConfig
 from .control import control_router
 from .core import Core, Ctx
@@ -30,6 +38,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("GET", f"payment_methods/{_ID}", customers.retrieve_payment_method),
     ("POST", f"payment_methods/{_ID}/attach", customers.attach_payment_method),
     ("POST", "prices", subscriptions.create_price),
+    ("GET", "subscriptions", renewals.list_subscriptions),
     ("POST", "subscriptions", subscriptions.create_subscription),
     ("GET", f"subscriptions/{_ID}", subscriptions.retrieve_subscription),
     ("POST", f"subscriptions/{_ID}", subscriptions.update_subscription),
@@ -236,5 +245,6 @@ def create_app(config: StripeStandinConfig | None = None) -> FastAPI:
         return await handle_v1(core, request)
 
     app.include_router(control_router(core))
+    app.include_router(renewals.renewals_router(core))
     app.include_router(setup_intents.test_page_router(core))  # Stripe.js' part in dev
     return app
