@@ -35,6 +35,7 @@ from starter.deps import (
     TemporalUnavailable,
     temporal_unavailable_handler,
 )
+from starter.pay import pay_router
 from starter.support.api import install_support_routes
 from starter.support.console import install_console
 from starter.support.notifications_api import install_notifications_api
@@ -129,6 +130,7 @@ def create_app(
     app.add_exception_handler(TemporalUnavailable, temporal_unavailable_handler)
     app.include_router(webhook_router)
     app.include_router(twilio_router)  # SMS delivery reports and STOP/START
+    app.include_router(pay_router())  # the customer's payment page, /pay/{token}
     install_notifications_api(app)  # the in-app feed: /api/customers/{id}/notifications
     # Both refuse to start without DUNNING_SUPPORT_TOKEN outside dev mode.
     install_support_routes(app, settings)
