@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from models.store import Ledger
 from policies import engine
 from policies.case_facts import facts_from_stripe
+from policies.experiments import assign
 from policies.loader import PolicyError, cached_policy, resolve_policy_path
 from policies.rules import RuleError, RuleSet, evaluate
 from policies.schema import Policy
@@ -30,10 +31,18 @@ class Segment:
     name: str
     reason: str
     experiment: str | None
+    # The experiment arm, and the template variant its messages use (None: base templates).
+    variant: str | None = None
+    message_variant: str | None = None
 
     def recorded(self) -> dict[str, str | None]:
         """The opening result's fields (so history and the ledger keep them)."""
-        return {"segment": self.name, "segment_reason": self.reason, "experiment": self.experiment}
+        return {
+            "segment": self.name,
+            "segment_reason": self.reason,
+            "experiment": self.experiment,
+            "variant": self.variant,
+        }
 
 
 def policy_named(name: str | None, default_path: str) -> Policy:
@@ -73,5 +82,20 @@ def segment_for(
     missed = "; ".join(
         f"{m.name or f'rule {m.index + 1}'}: {', '.join(m.reasons)}" for m in match.misses
     )
-    reason = f"matched {name}" + (f" (earlier rules missed: {missed})" if missed else "")
-    return Segment(match.policy, name, reason[:MAX_REASON], match.experiment)
+    experiment = rules.experiments.get(match.experiment) if match.experiment else None
+    drawn = assign(experiment, customer_id) if experiment else None
+    # The arm goes before the misses: a long list of misses is what the cap cuts.
+    reason = f"matched {name}" + (f"; {drawn.why}" if drawn else "")
+    reason += f" (earlier rules missed: {missed})" if missed else ""
+    if drawn is None:
+        return Segment(match.policy, name, reason[:MAX_REASON], match.experiment)
+    return Segment(
+        drawn.policy(match.policy),
+        name,
+        reason[:MAX_REASON],
+        # Only a running experiment randomizes: after a stop or a declared winner the case
+        # keeps its arm (DunningVariant) but is not one of the experiment's samples.
+        drawn.experiment.name if drawn.randomized else None,
+        drawn.arm.name,
+        drawn.arm.message_variant,
+    )

@@ -22,6 +22,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from policies.durations import Duration, format_duration
+from policies.experiments import Experiment, load_experiments
 from policies.loader import POLICY_DIR, PolicyError, load_policy, problems, read_yaml
 from policies.schema import DeclineClass
 
@@ -101,6 +102,7 @@ CONDITIONS = tuple(n for n in Rule.model_fields if n not in ("name", "policy", "
 class RuleSet:
     path: Path
     rules: tuple[Rule, ...]
+    experiments: Mapping[str, Experiment] = field(default_factory=dict)
 
     @property
     def windows(self) -> frozenset[timedelta]:
@@ -118,8 +120,10 @@ def load_rules(path: str | Path, policy_dir: str | Path = POLICY_DIR) -> RuleSet
     """Read and check a rules file; every policy it names must load from `policy_dir`."""
     path = Path(path)
     raw = read_yaml(path, "rules", RulesError)
-    if not isinstance(raw, dict) or set(raw) != {"rules"} or not isinstance(raw["rules"], list):
-        raise RulesError(f"{path}: a rules file is a mapping with one key, `rules:`, a list")
+    shaped = isinstance(raw, dict) and set(raw) - {"experiments"} == {"rules"}
+    if not shaped or not isinstance(raw["rules"], list):
+        raise RulesError(f"{path}: a rules file is a mapping: `rules:`, a list, and `experiments:`")
+    experiments = load_experiments(raw.get("experiments", []), path, Path(policy_dir), RulesError)
     if not raw["rules"]:
         raise RulesError(f"{path}: rules: the list is empty; it needs at least a default rule")
     rules: list[Rule] = []
@@ -132,7 +136,7 @@ def load_rules(path: str | Path, policy_dir: str | Path = POLICY_DIR) -> RuleSet
             rule = Rule.model_validate(item)
         except ValidationError as exc:
             raise RulesError(f"{where}: {problems(exc, top='(rule)')}") from exc
-        _check_rule(rule, where, Path(policy_dir))
+        _check_rule(rule, where, Path(policy_dir), experiments)
         rules.append(rule)
     for index, rule in enumerate(rules[:-1]):
         if rule.is_default:
@@ -146,14 +150,19 @@ def load_rules(path: str | Path, policy_dir: str | Path = POLICY_DIR) -> RuleSet
             f"{path}: {last}: the last rule must be the default (a rule without conditions),"
             " so that every case gets a policy"
         )
-    return RuleSet(path=path, rules=tuple(rules))
+    return RuleSet(path=path, rules=tuple(rules), experiments=experiments)
 
 
-def _check_rule(rule: Rule, where: str, policy_dir: Path) -> None:
+def _check_rule(
+    rule: Rule, where: str, policy_dir: Path, experiments: Mapping[str, Experiment]
+) -> None:
     try:
         load_policy(policy_dir / f"{rule.policy}.yaml")
     except PolicyError as exc:
         raise RulesError(f"{where}: policy: {exc}") from None
+    if rule.experiment is not None and rule.experiment not in experiments:
+        known = ", ".join(sorted(experiments)) or "none"
+        raise RulesError(f"{where}: experiment: no experiment {rule.experiment} (known: {known})")
     # With a currency condition, an amount mapping that misses one of its currencies could
     # never be decided: that is known at load time, so say it there.
     for field_name in ("amount_at_least", "amount_below"):

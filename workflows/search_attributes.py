@@ -16,6 +16,8 @@ NEXT_ACTION_AT = SearchAttributeKey.for_datetime("NextActionAt")
 # Set on cases that opened under segment rules (DUNNING_RULES): the rule and the policy.
 DUNNING_SEGMENT = SearchAttributeKey.for_keyword("DunningSegment")
 DUNNING_POLICY = SearchAttributeKey.for_keyword("DunningPolicy")
+# The experiment arm of a case whose rule names an experiment (policies/experiments.py).
+DUNNING_VARIANT = SearchAttributeKey.for_keyword("DunningVariant")
 
 ALL_KEYS = (
     DUNNING_STATUS,
@@ -29,6 +31,7 @@ ALL_KEYS = (
     NEXT_ACTION_AT,
     DUNNING_SEGMENT,
     DUNNING_POLICY,
+    DUNNING_VARIANT,
 )
 
 

@@ -42,6 +42,8 @@ class Publisher:
             # Only for cases opened under rules, so earlier histories replay unchanged.
             attributes[sa.DUNNING_SEGMENT] = context.segment
             attributes[sa.DUNNING_POLICY] = context.policy.name
+            # In the same upsert: a case without an arm leaves it unset, so no new command.
+            attributes[sa.DUNNING_VARIANT] = context.variant
         updates = [
             key.value_set(value) if value not in (None, "") else key.value_unset()
             for key, value in attributes.items()

@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models.dunning import GrantGraceInput
 from models.settings import Settings
 from starter.cases import case_handle
-from starter.cli import UserError
+from starter.cli import UserError, demo_arms
 from workflows.dunning import DunningWorkflow
 
 GOOD_CARD = "pm_card_visa"
@@ -60,6 +60,7 @@ class DemoCase:
     role: Role
     event_id: str
     plan: str = ""
+    arm: str = ""  # the customer's experiment arm under DUNNING_RULES; "" without one
 
 
 def roles(count: int) -> list[Role]:
@@ -167,6 +168,27 @@ async def _left_alone(client: Client, case: DemoCase) -> str:
     return "left alone: emails, then the policy's final action"
 
 
+async def _failed_invoice(http: httpx.AsyncClient, i: int, role: Role) -> DemoCase:
+    """One failed invoice on the stand-in (its webhook opens the case)."""
+    (method, card), name = CARDS[i % len(CARDS)], PEOPLE[i % len(PEOPLE)]
+    spec: dict[str, Any] = {
+        "payment_method": method,
+        "amount": AMOUNTS[i % len(AMOUNTS)],
+        "currency": "eur",
+        "name": name,
+        "email": f"{name.split()[0].lower()}@example.com",
+        # Every other customer has a phone: their urgent and final notices are
+        # texted too (see the Twilio stand-in's messages).
+        "phone": f"+1415555{i:04d}" if i % 2 == 0 else None,
+        "metadata": {"demo": role.value},
+    }
+    response = await http.post("/_standin/scenarios/failed_invoice", json=spec)
+    body = response.raise_for_status().json()
+    return DemoCase(
+        body["invoice"], body["customer"], card, spec["amount"], "eur", role, body["event"]["id"]
+    )
+
+
 async def create_cases(
     settings: Settings,
     client: Client,
@@ -189,36 +211,18 @@ async def create_cases(
         with Progress(*columns, MofNCompleteColumn(), console=console) as progress:
             task = progress.add_task("Failed invoices on the Stripe stand-in", total=count)
             for i, role in enumerate(roles(count)):
-                method, card = CARDS[i % len(CARDS)]
-                name = PEOPLE[i % len(PEOPLE)]
-                spec: dict[str, Any] = {
-                    "payment_method": method,
-                    "amount": AMOUNTS[i % len(AMOUNTS)],
-                    "currency": "eur",
-                    "name": name,
-                    "email": f"{name.split()[0].lower()}@example.com",
-                    # Every other customer has a phone: their urgent and final notices are
-                    # texted too (see the Twilio stand-in's messages).
-                    "phone": f"+1415555{i:04d}" if i % 2 == 0 else None,
-                    "metadata": {"demo": role.value},
-                }
-                response = await http.post("/_standin/scenarios/failed_invoice", json=spec)
-                response.raise_for_status()
-                body = response.json()
-                cases.append(
-                    DemoCase(
-                        body["invoice"],
-                        body["customer"],
-                        card,
-                        spec["amount"],
-                        "eur",
-                        role,
-                        body["event"]["id"],
-                    )
-                )
+                cases.append(await _failed_invoice(http, i, role))
                 progress.advance(task)
-            task = progress.add_task("Cases opened (webhook → API → Temporal)", total=count)
+
+            async def another() -> str:  # when chance put every customer in one arm
+                cases.append(await _failed_invoice(http, len(cases), Role.CANCEL))
+                progress.update(task, total=len(cases), advance=1)
+                return cases[-1].customer
+
+            arms = await demo_arms.cover(settings, count, [c.customer for c in cases], another)
+            task = progress.add_task("Cases opened (webhook → API → Temporal)", total=len(cases))
             for case in cases:
+                case.arm = arms.get(case.customer, "")
                 await _opened(client, case, http)
                 progress.advance(task)
     for case in cases:
@@ -237,10 +241,13 @@ def plan_table(cases: list[DemoCase]) -> Table:
     table.add_column("Invoice", no_wrap=True)
     table.add_column("Card")
     table.add_column("Amount", justify="right", no_wrap=True)
+    arms = any(case.arm for case in cases)
+    if arms:
+        table.add_column("Arm", no_wrap=True)
     table.add_column("What will happen")
     for case in cases:
         amount = f"{case.amount / 100:.2f} {case.currency.upper()}"
-        table.add_row(case.invoice, case.card, amount, case.plan)
+        table.add_row(case.invoice, case.card, amount, *([case.arm] if arms else []), case.plan)
     return table
 
 

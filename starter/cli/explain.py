@@ -2,7 +2,8 @@
 
 A dry run: it reads the invoice, its customer and subscription from Stripe and the customer's
 earlier cases from the ledger, evaluates the rules (policies/rules.py) and prints the rule that
-matched, why each earlier rule did not, the policy, the experiment and the schedule with dates.
+matched, why each earlier rule did not, the experiment arm the customer lands in (sticky:
+policies/experiments.py), the policy (the arm's, else the rule's) and the schedule with dates.
 Nothing is written anywhere. The schedule starts when the invoice's case opened (the ledger),
 or now for an invoice without a case. The decline class comes from the invoice's last payment
 error, classified by the worker's default policy (DUNNING_POLICY), as the opening activity
@@ -27,6 +28,7 @@ from starter.cli.support_views import when
 
 if TYPE_CHECKING:
     from models.settings import Settings
+    from policies.experiments import Assignment
     from policies.rules import Match, RuleSet
     from policies.schema import DeclineClass
 
@@ -118,10 +120,13 @@ def schedule(policy_name: str, cls: DeclineClass, start: datetime) -> list[dict[
     return rows
 
 
-def _explain(invoice_id: str, rules: RuleSet) -> tuple[Match, list[dict[str, Any]]]:
+def _explain(
+    invoice_id: str, rules: RuleSet
+) -> tuple[Match, Assignment | None, list[dict[str, Any]]]:
     from models.stripe_reads import decline_of, object_id
     from policies.case_facts import aware, facts_from_stripe
     from policies.engine import classify_decline
+    from policies.experiments import assign
     from policies.loader import load_policy
     from policies.rules import evaluate
 
@@ -131,28 +136,37 @@ def _explain(invoice_id: str, rules: RuleSet) -> tuple[Match, list[dict[str, Any
     start = aware(opened) if opened else datetime.now(UTC)
     cls = classify_decline(load_policy(settings.dunning_policy), *decline_of(error))
     match = evaluate(rules, facts_from_stripe(invoice, customer, subscription, cls, start, prior))
-    return match, schedule(match.policy, cls, start)
+    experiment = rules.experiments.get(match.experiment) if match.experiment else None
+    # The same customer id as the opening activity hashes (the invoice's customer).
+    drawn = assign(experiment, object_id(customer) or "") if experiment else None
+    policy = drawn.policy(match.policy) if drawn else match.policy
+    return match, drawn, schedule(policy, cls, start)
 
 
-def as_dict(match: Match) -> dict[str, Any]:
+def as_dict(match: Match, drawn: Assignment | None = None) -> dict[str, Any]:
     return {
         "rule": {"index": match.index, "name": match.name},
-        "policy": match.policy,
+        "policy": drawn.policy(match.policy) if drawn else match.policy,
         "experiment": match.experiment,
+        "variant": drawn.arm.name if drawn else None,
         "reasons": [
             {"index": m.index, "name": m.name, "reasons": list(m.reasons)} for m in match.misses
         ],
     }
 
 
-def _render(match: Match, rows: list[dict[str, Any]]) -> None:
+def _render(match: Match, drawn: Assignment | None, rows: list[dict[str, Any]]) -> None:
     name = f" ({match.name})" if match.name else ""
     console.print(Text(f"Rule: rules[{match.index}]{name}"))
     for miss in match.misses:
         label = f"rules[{miss.index}]" + (f" ({miss.name})" if miss.name else "")
         console.print(Text(f"  not {label}: {'; '.join(miss.reasons)}"))
-    console.print(Text(f"Policy: {match.policy}"))
+    console.print(Text(f"Policy: {drawn.policy(match.policy) if drawn else match.policy}"))
     console.print(Text(f"Experiment: {match.experiment or 'none'}"))
+    if drawn:
+        variant = drawn.arm.message_variant
+        templates = f"templates {variant}" if variant else "base templates"
+        console.print(Text(f"Arm: {drawn.arm.name} ({templates}); {drawn.why}"))
     console.print("Schedule:")
     for row in rows:
         at = when(datetime.fromisoformat(row["at"]))
@@ -187,12 +201,12 @@ def explain(
     with user_errors():
         try:
             rules = load_rules(rules_file or POLICY_DIR / "rules.yaml")
-            match, rows = _explain(invoice, rules)
+            match, drawn, rows = _explain(invoice, rules)
         except (RulesError, RuleError) as err:
             raise UserError(f"bad rules file: {err}") from None
     if as_json:
         # Plain stdout, not rich: rich would wrap long lines and break the JSON for scripts.
-        body = {**as_dict(match), "variant": None, "schedule": rows}
+        body = {**as_dict(match, drawn), "schedule": rows}
         typer.echo(json.dumps(body, indent=2))
     else:
-        _render(match, rows)
+        _render(match, drawn, rows)

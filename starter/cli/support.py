@@ -134,6 +134,9 @@ def list_cases(
     policy: str | None = typer.Option(
         None, "--policy", metavar="NAME", help="Only cases on this policy (chosen by rules)."
     ),
+    variant: str | None = typer.Option(
+        None, "--variant", metavar="ARM", help="Only cases in this experiment arm."
+    ),
     due_within: str | None = typer.Option(
         None,
         "--due-within",
@@ -161,6 +164,8 @@ def list_cases(
         query = service.list_query(
             status.value if status else None, customer, window, segment=segment, policy=policy
         )
+        if variant:
+            query += f" AND DunningVariant = {service._quoted(variant, 'variant')}"
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     settings = _settings()

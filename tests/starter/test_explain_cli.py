@@ -12,9 +12,12 @@ from typer.testing import CliRunner
 
 from models.settings import Settings, get_settings
 from models.store import Ledger
+from policies.experiments import assign
 from policies.loader import POLICY_DIR
+from policies.rules import load_rules
 from starter.cli import app
-from tests.standin_control import INSUFFICIENT, StripeControl
+from tests.deadline import eventually_sync
+from tests.standin_control import INSUFFICIENT, FailedInvoice, StripeControl
 
 KEYS = {"rule", "policy", "experiment", "variant", "reasons", "schedule"}
 
@@ -37,6 +40,8 @@ def rules_file(tmp_path: Path, text: str) -> str:
 
 
 SEGMENTS = """
+experiments:
+  - {name: gentle, arms: [{name: control, weight: 1, control: true}, {name: soft, weight: 1}]}
 rules:
   - {name: big, policy: demo, amount_at_least: {eur: 50000, usd: 50000}}
   - {name: enterprise, policy: demo, metadata: {segment: enterprise}}
@@ -137,3 +142,46 @@ def test_help_has_metavars_not_types() -> None:
     assert result.exit_code == 0
     assert "--rules FILE" in result.stdout
     assert "<bool>" not in result.stdout and "<str>" not in result.stdout
+
+
+EXPERIMENT = """
+experiments:
+  - name: copy
+    arms:
+      - {name: control, weight: 1, control: true}
+      - {name: fast, weight: 1, policy: demo, variant: b}
+rules:
+  - {name: everyone, policy: default, experiment: copy}
+"""
+
+
+def test_each_customer_arm_its_policy_and_schedule(
+    cli: CliRunner, stripe_control: StripeControl, tmp_path: Path
+) -> None:
+    rules = rules_file(tmp_path, EXPERIMENT)
+    experiment = load_rules(rules).experiments["copy"]
+    cases: dict[str, FailedInvoice] = {}
+
+    def both_arms() -> dict[str, FailedInvoice]:
+        failed = stripe_control.failed_invoice(INSUFFICIENT)
+        cases.setdefault(assign(experiment, failed.customer).arm.name, failed)
+        return cases
+
+    eventually_sync(both_arms, lambda found: len(found) == 2, interval=0, what="both arms")
+    for arm, policy, templates in (
+        ("fast", "demo", "templates b"),
+        ("control", "default", "base templates"),
+    ):
+        failed = cases[arm]
+        result = cli.invoke(app, ["explain", failed.invoice, "--json", "--rules", rules])
+        assert result.exit_code == 0, result.output
+        body = json.loads(result.stdout)
+        assert (body["policy"], body["experiment"], body["variant"]) == (policy, "copy", arm)
+        # The arm's policy dates the schedule: demo's steps are seconds apart, default's days.
+        first, last = (datetime.fromisoformat(body["schedule"][i]["at"]) for i in (0, -1))
+        assert (last - first < timedelta(hours=1)) == (policy == "demo")
+
+        text = cli.invoke(app, ["explain", failed.invoice, "--rules", rules]).stdout
+        assert f"Policy: {policy}" in text
+        assert "Experiment: copy" in text
+        assert f"Arm: {arm} ({templates}); experiment copy: arm {arm}" in text
