@@ -28,6 +28,7 @@ from activities.ledger import LedgerActivities
 from activities.merchant_webhooks import MerchantWebhookActivities
 from activities.sms import SmsActivities
 from activities.stripe_billing import StripeActivities
+from activities.stripe_subscriptions import StripeSubscriptionActivities
 from activities.twilio_client import make_twilio_client
 from models.channel_store import ChannelStore
 from models.notification_store import NotificationStore
@@ -55,6 +56,7 @@ class Activities:
     sms: SmsActivities
     in_app: InAppActivities
     webhooks: MerchantWebhookActivities
+    subscriptions: StripeSubscriptionActivities
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -67,6 +69,8 @@ class Activities:
             self.in_app.send_in_app,
             self.webhooks.send_webhook,
             self.ledger.record_support_action,
+            self.ledger.record_customer_action,
+            self.subscriptions.pause_subscription,
             self.ledger.close_case,
         ]
 
@@ -90,6 +94,7 @@ def build_activities(settings: Settings, ledger: Ledger) -> Activities:
             settings.dunning_policy,
             case_event_channels=["webhook"] if webhook_urls else [],
             rules=load_rules(settings.dunning_rules) if settings.dunning_rules else None,
+            quiet_hours=settings.dunning_quiet_hours == "on",
         ),
         email=EmailActivities(
             make_sendgrid_client(settings),
@@ -113,6 +118,7 @@ def build_activities(settings: Settings, ledger: Ledger) -> Activities:
             webhook_urls,
             settings.dunning_webhook_secret,
         ),
+        subscriptions=StripeSubscriptionActivities(make_stripe_client(settings)),
     )
 
 

@@ -1,5 +1,6 @@
-"""Ledger activities for what happens inside the workflow itself: support actions, and the
-case's outcome. Every other ledger write happens in the activity that did the work."""
+"""Ledger activities for what happens inside the workflow itself: support and customer
+actions, and the case's outcome. Every other ledger write happens in the activity that did
+the work."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from activities.failures import compact_failures
 from models.activities import (
     CloseCaseInput,
     CloseCaseResult,
+    RecordCustomerActionInput,
     RecordSupportActionInput,
     RecordSupportActionResult,
 )
-from models.store import Ledger
+from models.ledger import CustomerAction
+from models.store import Ledger, insert_ignore
 
 
 class LedgerActivities:
@@ -33,6 +36,13 @@ class LedgerActivities:
             result=input.result,
             at=input.at,
         )
+        return RecordSupportActionResult(recorded=recorded)
+
+    @activity.defn(name="record_customer_action")
+    @compact_failures
+    def record_customer_action(self, input: RecordCustomerActionInput) -> RecordSupportActionResult:
+        with self.ledger.sessions.begin() as session:
+            recorded = insert_ignore(session, CustomerAction, input.model_dump())
         return RecordSupportActionResult(recorded=recorded)
 
     @activity.defn(name="close_case")

@@ -16,6 +16,7 @@ from temporalio import activity
 from activities.failures import compact_failures
 from activities.segments import policy_named, segment_for
 from activities.stripe_client import charge_idempotency_key
+from activities.stripe_subscriptions import cancel_subscription
 from models.activities import (
     FinalActionInput,
     FinalActionResult,
@@ -27,6 +28,7 @@ from models.activities import (
     RetryPaymentResult,
 )
 from models.dunning import Outcome
+from models.preferences import PreferenceStore, customer_reach
 from models.store import Ledger
 from models.stripe_reads import (
     decline_of,
@@ -35,6 +37,7 @@ from models.stripe_reads import (
     last_decline,
     object_id,
     optional,
+    plan_name,
 )
 from policies.rules import RuleSet
 from policies.schema import Channel
@@ -48,11 +51,13 @@ class StripeActivities:
         default_policy: str,
         case_event_channels: Sequence[Channel] = (),
         rules: RuleSet | None = None,
+        quiet_hours: bool = True,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.default_policy = default_policy
         self.rules = rules
+        self.quiet_hours = quiet_hours
         # Told to each case as it opens (and so recorded in its history).
         self.case_event_channels = list(case_event_channels)
 
@@ -95,6 +100,8 @@ class StripeActivities:
             (input.invoice_id, input.customer_id, input.opened_at),
         )
         policy = policy_named(segment.policy, self.default_policy) if segment else policy
+        if not self.quiet_hours:  # DUNNING_QUIET_HOURS=off: messages at any hour
+            policy = policy.model_copy(update={"quiet_hours": None})
         email = get(customer, "email") or get(invoice, "customer_email")
         name = get(customer, "name") or get(invoice, "customer_name")
         self.ledger.open_case(
@@ -112,12 +119,13 @@ class StripeActivities:
             stripe_event_id=input.stripe_event_id,
             opened_at=input.opened_at,
         )
-        locales = get(customer, "preferred_locales") or []
+        prefs = PreferenceStore(self.ledger.sessions).get(input.customer_id)
         return InvoiceContextResult(
             invoice_status=status,  # type: ignore[arg-type]
             customer_name=name,
             customer_email=email,
-            locale=locales[0] if locales else "en",
+            **customer_reach(customer, invoice, prefs),
+            plan_name=plan_name(subscription),
             amount_due=invoice.amount_due,
             amount_remaining=invoice.amount_remaining,
             currency=invoice.currency,
@@ -130,8 +138,6 @@ class StripeActivities:
             decline_code=decline_code,
             advice_code=advice_code,
             failed_payment_method=failed_card,
-            phone=get(customer, "phone") or get(invoice, "customer_phone"),
-            country=get(customer, "address", "country"),
             case_event_channels=self.case_event_channels,
             policy=policy,
             **(segment.recorded() if segment else {}),
@@ -238,7 +244,7 @@ class StripeActivities:
             return settled
         if action == "cancel_subscription":
             assert input.subscription_id
-            self._cancel(input.subscription_id)
+            cancel_subscription(self.client, input.subscription_id)
             return FinalActionResult(
                 action=action,
                 outcome=Outcome.SUBSCRIPTION_CANCELED,
@@ -289,12 +295,3 @@ class StripeActivities:
                 detail=f"invoice {input.invoice_id} is uncollectible",
             )
         return None
-
-    def _cancel(self, subscription_id: str) -> None:
-        # Cancel is a DELETE, which Stripe treats as idempotent by definition (keys apply to
-        # POST only); a second cancel is refused, so confirm the subscription is canceled.
-        try:
-            self.client.v1.subscriptions.cancel(subscription_id)
-        except stripe.InvalidRequestError:
-            if self.client.v1.subscriptions.retrieve(subscription_id).status != "canceled":
-                raise

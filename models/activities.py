@@ -221,6 +221,30 @@ class RecordSupportActionInput(BaseModel):
     via: Literal["update", "signal"]
 
 
+class RecordCustomerActionInput(BaseModel):
+    """A payment-page action the case accepted (ledger table customer_actions)."""
+
+    invoice_id: str
+    request_id: str
+    action: str
+    # What the customer chose or wrote (a date, a card id, a message to support).
+    detail: str | None = None
+    result: str
+    at: datetime
+
+
+class PauseSubscriptionInput(BaseModel):
+    invoice_id: str
+    subscription_id: str
+    resumes_at: datetime
+
+
+class PauseSubscriptionResult(BaseModel):
+    # Stripe's pause_collection as it now stands on the subscription.
+    behavior: str
+    resumes_at: datetime | None = None
+
+
 class RecordSupportActionResult(BaseModel):
     recorded: bool
 

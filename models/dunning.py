@@ -15,8 +15,6 @@ class CaseStatus(StrEnum):
     RECOVERED = "recovered"
     CANCELED = "canceled"
     STOPPED = "stopped"
-    # The customer paused the subscription from the payment page (Stripe pause_collection).
-    PAUSED_BY_CUSTOMER = "paused_by_customer"
     ERROR = "error"
     # The workflow ended outside its own path (terminated, timed out, failed, canceled, gone):
     # its DunningStatus search attribute is stale, the ledger outcome (reconciled) is not.
@@ -31,6 +29,8 @@ class Outcome(StrEnum):
     MARKED_UNCOLLECTIBLE = "marked_uncollectible"
     LEFT_PAST_DUE = "left_past_due"
     STOPPED = "stopped"
+    # The customer paused the subscription from the payment page (Stripe pause_collection).
+    PAUSED_BY_CUSTOMER = "paused_by_customer"
     # Stripe refused something the case cannot do without (the invoice, the final action):
     # the case ends with the reason instead of failing, and a new failure can open a new case.
     ERROR = "error"

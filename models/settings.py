@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Pre-dunning: the daily scan for cards that expire before renewal (local time and zone).
     dunning_card_expiry_scan_at: str = "09:00"
     dunning_card_expiry_scan_timezone: str = "UTC"
+    # "off": messages go out at any hour, whatever the policy's quiet_hours say (a switch for
+    # incidents and tests; recorded per case at opening, so running cases are not changed).
+    dunning_quiet_hours: Literal["on", "off"] = "on"
     # Bearer token of the in-app notification feed (the merchant's backend); empty means the
     # support token.
     dunning_app_token: str = ""

@@ -94,3 +94,16 @@ def failed_charge(client: stripe.StripeClient, invoice: Any) -> tuple[str | None
     charge = optional("charge", lambda: client.v1.charges.retrieve(charge_id))
     code = get(charge, "outcome", "reason") or get(charge, "failure_code")
     return code, object_id(get(charge, "payment_method"))
+
+
+def plan_name(subscription: Any) -> str | None:
+    """What the customer pays for, in the merchant's words: the first item's price nickname,
+    else its product's name when the product came expanded (never an id)."""
+    items = get(subscription, "items", "data") or []
+    price = get(items[0], "price") if items else None
+    product = get(price, "product")
+    nickname = get(price, "nickname")
+    if nickname:
+        return str(nickname)
+    name = None if isinstance(product, str) else get(product, "name")
+    return str(name) if name else None

@@ -17,6 +17,8 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     PAYMENT_METHOD_UPDATED = "payment_method_updated"
     SUPPORT = "support"
+    # The customer on the payment page: pay now, or a card they just gave.
+    CUSTOMER = "customer"
     # Before the final action: a default card the case never charged.
     LAST_LOOK = "last_look"
 

@@ -8,6 +8,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from policies.customer_schema import QuietHours, SelfService
 from policies.durations import Duration
 
 Level = Literal["friendly", "reminder", "urgent", "final"]
@@ -140,6 +141,9 @@ class Policy(_Strict):
     final: Final
     grace: Grace
     declines: Declines = Declines()
+    self_service: SelfService = SelfService()
+    # None: messages go out at any hour (the seconds-scale demo policy).
+    quiet_hours: QuietHours | None = QuietHours()
 
     @model_validator(mode="after")
     def _schedule_is_monotonic(self) -> Policy:

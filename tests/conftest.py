@@ -161,6 +161,9 @@ def settings(
         sendgrid_timeout_seconds=3,
         dunning_email_from="billing@example.com",
         dunning_support_token="test-support-token",
+        # Messages at any hour: the time-skipping server starts at the real clock, so quiet
+        # hours would make timings depend on when the suite runs (tests/workflows turn it on).
+        dunning_quiet_hours="off",
         _env_file=None,  # type: ignore[call-arg]
     )
 

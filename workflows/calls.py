@@ -9,7 +9,7 @@ returns the activity's result; deciding what the result means stays in the workf
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceContextResult,
         NotificationInput,
         NotificationResult,
+        RecordCustomerActionInput,
         RecordSupportActionInput,
         RecordSupportActionResult,
         RetryPaymentInput,
@@ -191,6 +192,10 @@ class CaseCalls:
             **STRIPE_CALL,
         )
 
+    def _next_at(self) -> datetime | None:
+        action = self.case.next_action(workflow.now())
+        return action.at if action is not None else None
+
     def _notification(self, channel: Channel, key: str, **values: object) -> NotificationInput:
         case, context, policy = self.case, self.case.context, self.case.policy
         assert context is not None and policy is not None
@@ -211,6 +216,10 @@ class CaseCalls:
             final_deadline=engine.final_deadline(policy, case.schedule),
             final_action=policy.final.action,
             attempts=case.schedule.attempts,
+            timezone=context.timezone,
+            variant=context.variant,
+            plan_name=context.plan_name,
+            next_step_at=None if case.closed else self._next_at(),
             **values,  # type: ignore[arg-type]
         )
 
@@ -251,12 +260,15 @@ class CaseCalls:
             **EMAIL_CALL,
         )
 
-    async def record_support(self, record: RecordSupportActionInput) -> None:
+    async def record(self, record: RecordSupportActionInput | RecordCustomerActionInput) -> None:
+        """A support or payment-page action into the ledger."""
+        customer = isinstance(record, RecordCustomerActionInput)
+        who = "the customer" if customer else actor(record.by)  # type: ignore[union-attr]
         await short_call(
-            "record_support_action",
+            "record_customer_action" if customer else "record_support_action",
             record,
             result_type=RecordSupportActionResult,
-            summary=f"Record {record.action.replace('_', ' ')} by {actor(record.by)}",
+            summary=f"Record {record.action.replace('_', ' ')} by {who}",
             **LEDGER_CALL,
         )
 

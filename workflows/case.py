@@ -34,13 +34,13 @@ OUTCOME_STATUS = {
     Outcome.ALREADY_PAID: CaseStatus.RECOVERED,
     Outcome.VOIDED: CaseStatus.STOPPED,
     Outcome.STOPPED: CaseStatus.STOPPED,
+    Outcome.PAUSED_BY_CUSTOMER: CaseStatus.STOPPED,
     Outcome.SUBSCRIPTION_CANCELED: CaseStatus.CANCELED,
     Outcome.MARKED_UNCOLLECTIBLE: CaseStatus.CANCELED,
     Outcome.LEFT_PAST_DUE: CaseStatus.CANCELED,
     Outcome.ERROR: CaseStatus.ERROR,
 }
-# Stripe reports a subscription that can no longer be billed with these statuses.
-ENDED_SUBSCRIPTION = ("canceled", "incomplete_expired")
+ENDED_SUBSCRIPTION = ("canceled", "incomplete_expired")  # Stripe: no longer billable
 
 
 def need_text(text: str, what: str, limit: int) -> None:

@@ -45,6 +45,8 @@ class Reach:
     hard_declines: int = 0
     pending: list[Announcement] = field(default_factory=list)
     announced: set[str] = field(default_factory=set)
+    # The customer asked for a person (payment page): automated messages wait until then.
+    held_until: datetime | None = None
 
     def announce(self, channels: list[Channel], announcement: Announcement) -> None:
         """Queue a case event once per key, only where the case was opened to announce them

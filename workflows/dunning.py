@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     from policies.engine import ActionKind, NextAction
     from workflows.calls import CaseCalls, failure_reason
     from workflows.case import Case
+    from workflows.customer import CustomerActions
+    from workflows.customer_updates import CustomerUpdates
     from workflows.presentation import describe_action, when
     from workflows.steps import CaseSteps
     from workflows.support import SupportActions
@@ -53,7 +55,7 @@ CLOSING_EMAIL = {
 
 
 @workflow.defn(name="DunningWorkflow")
-class DunningWorkflow:
+class DunningWorkflow(CustomerUpdates):
     @workflow.init
     def __init__(self, input: DunningInput) -> None:
         self.case = Case.start(input, workflow.now())
@@ -61,11 +63,13 @@ class DunningWorkflow:
         self.steps = CaseSteps(self.case, self.calls)
         self.publisher = Publisher()
         self.support = SupportActions(self.case)
+        # The payment page's Updates (customer_*, declared in CustomerUpdates).
+        self.customer = CustomerActions(self.case, self.steps, self.support.records)
 
     @workflow.run
     async def run(self, input: DunningInput) -> DunningResult:
         case = self.case
-        bookkeeping = asyncio.create_task(self._record_support_actions())
+        bookkeeping = asyncio.create_task(self.support.bookkeeping(self.calls))
         announcer = asyncio.create_task(self.steps.announce_loop())
         try:
             case.opened(await self.calls.open())
@@ -112,6 +116,9 @@ class DunningWorkflow:
                 paid = case.external_payment.amount_paid or case.amount()
                 case.recovered(paid, "payment reported by Stripe")
                 break
+            if self.customer.cancel_requested:
+                await self.steps.final_action(last_look=False)
+                break
             now = workflow.now()
             action = case.next_action(now)
             assert action is not None
@@ -143,17 +150,6 @@ class DunningWorkflow:
             await workflow.wait_condition(
                 lambda: self.case.revision != seen, timeout=timeout, timeout_summary=summary
             )
-
-    async def _record_support_actions(self) -> None:
-        """Bookkeeping runs beside the case, so a ledger outage never holds up a charge."""
-        while True:
-            await workflow.wait_condition(lambda: bool(self.support.records))
-            record = self.support.records[0]
-            try:
-                await self.calls.record_support(record)
-            except ActivityError as err:
-                self.case.log(f"{record.action} not recorded in the ledger: {failure_reason(err)}")
-            self.support.records.pop(0)
 
     # Stripe-driven signals: they change the case; the loop above does the work.
 

@@ -17,11 +17,14 @@ with workflow.unsafe.imports_passed_through():
     from models.dunning import Outcome
     from policies import engine
     from policies.engine import Trigger
+    from policies.quiet_hours import next_send_at
     from policies.schema import EMAIL_ONLY, Channel, DeclineClass, Notify
     from workflows.calls import CaseCalls, failure_reason
     from workflows.case import Case
     from workflows.channels import FINAL_OUTCOMES, HARD_DECLINES_FOR_SUPPORT, Announcement
 
+# Cases started since this change keep the customer's quiet hours (older ones replay as before).
+QUIET_HOURS = "quiet-hours"
 # A saved Stripe 5xx is retried under new key generations, waiting longer each time.
 KEY_GENERATIONS = 5
 GENERATION_BACKOFF = timedelta(minutes=1)
@@ -114,7 +117,7 @@ class CaseSteps:
         if step.template and notify is not None and self._interrupted():
             what = "email" if notify == EMAIL_ONLY else "message"
             case.log(f"step {index + 1}: {step.template} {what} not sent (case paid or paused)")
-        elif step.template and notify is not None:
+        elif step.template and notify is not None and await self.waking_hours(step.template):
             reached = await self.notify(
                 step.template, f"step:{index + 1}", notify, step=index + 1, level=step.level
             )
@@ -123,10 +126,38 @@ class CaseSteps:
     async def ask_customer(self) -> None:
         decline = self.case.schedule.decline_class
         template = ASK_TEMPLATE.get(decline, "payment_failed")
-        await self.email(
-            template, f"ask:{decline.value}:{self.case.schedule.attempts}", level="friendly"
-        )
+        if await self.waking_hours(template):
+            await self.email(
+                template, f"ask:{decline.value}:{self.case.schedule.attempts}", level="friendly"
+            )
         self.case.set_schedule(engine.after_customer_asked(self.case.schedule))
+
+    async def waking_hours(self, template: str) -> bool:
+        """Wait out the customer's night; False when the message should not go (held for
+        support, or the case was paid, paused or asked to charge meanwhile)."""
+        case, now = self.case, workflow.now()
+        if case.reach.held_until is not None and now < case.reach.held_until:
+            case.log(f"{template} not sent: the customer asked for a person, support answers")
+            return False
+        if case.policy is None or not workflow.patched(QUIET_HOURS):
+            return True
+        zone = case.context.timezone if case.context else None
+        at = next_send_at(now, case.policy.quiet_hours, zone)
+        if at <= now:
+            return True
+        case.log(f"{template} held for the customer's quiet hours until {at:%Y-%m-%d %H:%M} UTC")
+        # A charge asked for meanwhile (a new card, "pay now") must not wait for the morning:
+        # it runs, and this message is dropped (the customer is already acting).
+        try:
+            await workflow.wait_condition(
+                lambda: self._interrupted() or case.schedule.pending_retry is not None,
+                timeout=at - now,
+                timeout_summary=f"Quiet hours: hold {template} until {at:%H:%M} UTC",
+            )
+        except TimeoutError:
+            return not self._interrupted()
+        case.log(f"{template} not sent: the case was paid, paused or charged meanwhile")
+        return False
 
     async def notify(
         self,
@@ -223,16 +254,16 @@ class CaseSteps:
                     self.case.history.append(f"{event.event} not announced: {failure_reason(err)}")
             reach.pending.pop(0)
 
-    async def final_action(self) -> None:
+    async def final_action(self, last_look: bool = True) -> None:
         """The last look first: paid or voided meanwhile ends the case so, and a card the
         customer set as default that the case never charged gets its charge before anything
-        is canceled (its webhook may have been lost)."""
+        is canceled (its webhook may have been lost) — unless the customer asked to cancel."""
         case = self.case
         case.busy = "finalizing"
         try:
             check = await self.calls.check_invoice()
             card = check.default_payment_method
-            if check.invoice_status == "open" and case.untried_card(card):
+            if last_look and check.invoice_status == "open" and case.untried_card(card):
                 case.busy = None
                 charged = await self.charge(Trigger.LAST_LOOK, None, payment_method=card)
                 case.set_schedule(engine.after_retry_now(case.schedule, charged, workflow.now()))

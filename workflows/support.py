@@ -1,16 +1,17 @@
 """What support actions do to a case, once their validators (in `Case`) have accepted them.
 
 Each is recorded in the ledger by a bookkeeping activity that runs beside the case (see
-`DunningWorkflow._record_support_actions`), keyed by the Update id so a retried request is
-recorded once.
+`bookkeeping`, which also records the payment page's actions), keyed by the Update id so a
+retried request is recorded once.
 """
 
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from models.activities import RecordSupportActionInput
+    from models.activities import RecordCustomerActionInput, RecordSupportActionInput
     from models.dunning import (
         GrantGraceInput,
         Outcome,
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         StopInput,
     )
     from policies.engine import Trigger
+    from workflows.calls import CaseCalls, failure_reason
     from workflows.case import Case
     from workflows.presentation import actor
 
@@ -27,7 +29,19 @@ with workflow.unsafe.imports_passed_through():
 class SupportActions:
     def __init__(self, case: Case) -> None:
         self.case = case
-        self.records: list[RecordSupportActionInput] = []
+        # Support's and the customer's (RecordCustomerActionInput) actions, in order.
+        self.records: list[RecordSupportActionInput | RecordCustomerActionInput] = []
+
+    async def bookkeeping(self, calls: CaseCalls) -> None:
+        """Runs beside the case, so a ledger outage never holds up a charge."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.records))
+            record = self.records[0]
+            try:
+                await calls.record(record)
+            except ActivityError as err:
+                self.case.log(f"{record.action} not recorded in the ledger: {failure_reason(err)}")
+            self.records.pop(0)
 
     def record(self, action: str, by: str, result: str, **extra: object) -> None:
         info = workflow.current_update_info()

@@ -93,10 +93,34 @@ def update_subscription(
         )
     if "description" in params:
         sub["description"] = params["description"] or None
+    if "pause_collection" in params:
+        sub["pause_collection"] = _pause_collection(params["pause_collection"])
     prev = diff(before, sub)
     if prev:
         ctx.emit(core, "customer.subscription.updated", sub, prev)
     return sub
+
+
+PAUSE_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
+
+
+def _pause_collection(value: Any) -> dict[str, Any] | None:
+    """Stripe: `pause_collection[behavior]` (required) and optional `resumes_at`; an empty
+    string resumes collection."""
+    if value in ("", None):
+        return None
+    if not isinstance(value, dict) or value.get("behavior") not in PAUSE_BEHAVIORS:
+        raise invalid(
+            f"Invalid pause_collection[behavior]: must be one of {', '.join(PAUSE_BEHAVIORS)}",
+            param="pause_collection[behavior]",
+        )
+    resumes = as_int(value, "resumes_at")
+    if resumes is not None and resumes <= now():
+        raise invalid(
+            "pause_collection[resumes_at] must be in the future",
+            param="pause_collection[resumes_at]",
+        )
+    return {"behavior": value["behavior"], "resumes_at": resumes}
 
 
 def set_status(core: Core, ctx: Ctx, sub: dict[str, Any], status: str) -> None:

@@ -88,7 +88,10 @@ async def test_search_attributes_summaries_and_details(
         }
         assert all(described.values())
         updates = {d.name: d.description for d in definition.update_definitions}
-        assert set(updates) == {"grant_grace", "pause", "resume", "retry_now", "stop"}
+        support = {"grant_grace", "pause", "resume", "retry_now", "stop"}
+        customer = {f"customer_{name}" for name in ("new_card", "pay_now", "more_time",
+                    "pause_subscription", "cancel", "contact")}  # fmt: skip
+        assert set(updates) == support | customer
         assert all(updates.values())
         assert {d.name for d in definition.query_definitions} >= {"status"}
 
