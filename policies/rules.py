@@ -9,6 +9,9 @@ An amount condition (`amount_at_least` / `amount_below`) is per currency. When e
 condition of a rule holds and its amount mapping has no entry for the case's currency,
 evaluation raises `RuleError` naming the rule, the field and the currency: guessing either way
 would put a large invoice in the wrong segment without anyone noticing.
+
+A rule may name an experiment (policies/experiments.py), defined under `experiments:` in the
+same file or in a file that key names; naming one that is not defined is a load error.
 """
 
 from __future__ import annotations
