@@ -1,4 +1,6 @@
-"""`dunning report`: the recovery report (starter/support/report.py) from the ledger.
+"""`dunning report`: the recovery report (starter/support/report.py) from the ledger, and
+with `--by` or `--experiment` the grouped report (starter/support/report_by.py) with the
+experiment's arms compared (starter/support/report_experiment.py).
 
 Exit codes: 0 done; 1 the ledger cannot be read (unreachable, not migrated, bad setting);
 2 a bad command line, such as a date that does not parse (click's code for usage errors).
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
@@ -18,10 +20,17 @@ from rich.table import Table
 from starter.cli import UserError, command, console, fail, load_settings, redact, user_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
     from starter.support.report import RecoveryReport
+
+T = TypeVar("T")
 
 EXIT_USAGE = 2
 DATE_HELP = "YYYY-MM-DD or an ISO 8601 datetime; without a zone it is UTC."
+GROUPINGS = ("segment", "policy", "variant", "decline_code", "channel", "step")
 OUTCOME_LABELS = {
     "subscription_canceled": "subscription canceled",
     "marked_uncollectible": "marked uncollectible",
@@ -45,13 +54,7 @@ def _percent(rate: float | None) -> str:
 
 
 def _title(report: RecoveryReport) -> str:
-    if report.since and report.until:
-        return f"cases opened from {report.since.isoformat()} to {report.until.isoformat()}"
-    if report.since:
-        return f"cases opened since {report.since.isoformat()}"
-    if report.until:
-        return f"cases opened before {report.until.isoformat()}"
-    return "all cases"
+    return _title_of(report.since, report.until)
 
 
 def render(report: RecoveryReport) -> None:
@@ -123,12 +126,11 @@ def render(report: RecoveryReport) -> None:
     console.print(channels)
 
 
-def _read(database_url: str, since: datetime | None, until: datetime | None) -> RecoveryReport:
+def _read(database_url: str, compute: Callable[[Session], T]) -> T:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
     from models.store import make_engine
-    from starter.support.report import compute_report
 
     if database_url.startswith("sqlite:///"):
         # SQLite would create an empty file and then find no tables: say what is missing.
@@ -140,7 +142,7 @@ def _read(database_url: str, since: datetime | None, until: datetime | None) -> 
     engine = make_engine(database_url)
     try:
         with Session(engine) as session:
-            return compute_report(session, since=since, until=until)
+            return compute(session)
     except sa.exc.DBAPIError as err:  # refused, auth, unknown database, missing tables
         text = str(err.orig).strip()
         first = text.splitlines()[0] if text else type(err.orig).__name__
@@ -161,21 +163,106 @@ def report(
     until: str | None = typer.Option(
         None, "--until", metavar="DATE", help=f"Cases opened before DATE. {DATE_HELP}"
     ),
+    by: list[str] = typer.Option(
+        [],
+        "--by",
+        metavar="GROUPING",
+        help=f"One table per grouping (repeatable): {', '.join(GROUPINGS)}.",
+    ),
+    experiment: str | None = typer.Option(
+        None, "--experiment", metavar="NAME", help="Only this experiment; compares its arms."
+    ),
+    segment: str | None = typer.Option(None, "--segment", help="Only cases of this segment."),
+    policy: str | None = typer.Option(None, "--policy", help="Only cases of this policy."),
+    variant: str | None = typer.Option(None, "--variant", help="Only cases of this arm."),
+    control: str | None = typer.Option(
+        None, "--control", metavar="ARM", help='The control arm (default: the arm "control").'
+    ),
+    min_effect: float = typer.Option(
+        0.05,
+        "--min-effect",
+        help="Smallest recovery-rate difference worth detecting (absolute, 0.05 = 5 points).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print the --by tables as CSV."),
 ) -> None:
     """Recovery report from the ledger: recovered, canceled, in progress, amounts, medians.
 
     Every figure is about the cases opened in the window, whenever they closed: recovery
     rate of opened and of closed cases, amount recovered per currency, final actions, the
     median time to recovery, and recovery by first decline code and by schedule step.
+    With --by, one table per grouping, rates over finished cases only (open ones apart);
+    with --experiment, each arm against the control and a verdict once both have enough cases.
     """
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
     if start and end and start >= end:
         fail("--since must be before --until", EXIT_USAGE)
+    for name in by:
+        if name not in GROUPINGS:
+            fail(f"--by {name!r} is not one of {', '.join(GROUPINGS)}", EXIT_USAGE)
+    if not 0 < min_effect < 1:
+        fail("--min-effect is an absolute rate difference between 0 and 1", EXIT_USAGE)
+    if as_json and as_csv:
+        fail("--json and --csv: choose one", EXIT_USAGE)
+    filters: dict[str, Any] = {"segment": segment, "policy": policy, "variant": variant}
+    if by or experiment or as_csv or any(filters.values()):
+        _grouped(by, start, end, experiment, control, min_effect, as_json, as_csv, filters)
+        return
     with user_errors():
-        result = _read(load_settings().database_url, start, end)
+        result = _read(load_settings().database_url, _plain(start, end))
     if as_json:
         # Plain stdout, not rich: rich would wrap long lines and break the JSON for scripts.
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
     else:
         render(result)
+
+
+def _plain(since: datetime | None, until: datetime | None) -> Callable[[Session], RecoveryReport]:
+    from starter.support.report import compute_report
+
+    return lambda session: compute_report(session, since=since, until=until)
+
+
+def _grouped(
+    by: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    experiment: str | None,
+    control: str | None,
+    min_effect: float,
+    as_json: bool,
+    as_csv: bool,
+    filters: dict[str, Any],
+) -> None:
+    from starter.cli.report_tables import grouped_csv, render_grouped
+    from starter.support.report_by import Filters
+    from starter.support.report_experiment import NoControl, compute_grouped
+
+    chosen = Filters(since=since, until=until, experiment=experiment, **filters)
+    groupings: Any = list(dict.fromkeys(by))  # each once, in the order asked
+
+    def compute(session: Session) -> Any:
+        try:
+            return compute_grouped(session, groupings, chosen, control, min_effect)
+        except NoControl as err:
+            raise UserError(str(err), EXIT_USAGE) from None
+
+    with user_errors():
+        result = _read(load_settings().database_url, compute)
+    if as_json:
+        typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+    elif as_csv:
+        typer.echo(grouped_csv(result), nl=False)
+    else:
+        console.print(f"[bold]Recovery report[/]: {_title_of(since, until)}")
+        render_grouped(result)
+
+
+def _title_of(since: datetime | None, until: datetime | None) -> str:
+    if since and until:
+        return f"cases opened from {since.isoformat()} to {until.isoformat()}"
+    if since:
+        return f"cases opened since {since.isoformat()}"
+    if until:
+        return f"cases opened before {until.isoformat()}"
+    return "all cases"

@@ -1,0 +1,168 @@
+"""The report's rollup (migration 0009): one row of figures per finished case.
+
+A case's figures are final once its outcome is recorded, so they are computed once, from the
+joins that cost (5M ledger rows: attempts and notifications per case), and every grouped report
+reads 1 narrow row per finished case instead. Who keeps it current: the report itself. Each
+run first inserts the outcomes recorded since the last one (`refresh`): no activity writes
+here and nothing runs in the background, so a worker that is down or an older worker version
+can never leave it behind. Deleting its rows is always safe: the next report rebuilds them.
+
+- messages: notifications handed to the provider (sent, delivered, undelivered) by then;
+- charges: every attempt of the case (scheduled, card update, support retry);
+- furthest_step: the highest schedule step a charge or message of the case belonged to (or
+  the recovering step); null when the case ended before its first step;
+- channels (report_fact_channels): the channels it had a message on before it closed.
+
+Outcome ids are taken with a margin below the highest one seen: an outcome whose transaction
+was still open while a later one committed would otherwise be skipped for ever.
+
+models/ledger.py declares no model for these tables yet; the Core tables below mirror 0009.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models.ledger import Attempt, Case, CaseOutcome, Notification
+from starter.support.report_channels import SENT
+
+MARGIN = 10_000
+TS = DateTime(timezone=True)
+metadata = MetaData()
+facts = Table(
+    "report_facts",
+    metadata,
+    Column("outcome_id", Integer, primary_key=True, autoincrement=False),
+    Column("invoice_id", String(255), nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("closed_at", TS, nullable=False),
+    Column("segment", String(100)),
+    Column("policy", String(100), nullable=False),
+    Column("experiment", String(100)),
+    Column("variant", String(100)),
+    Column("first_decline_code", String(100)),
+    Column("currency", String(3), nullable=False),
+    Column("outcome", String(30), nullable=False),
+    Column("amount_recovered", BigInteger, nullable=False),
+    Column("recovered_step", Integer),
+    Column("seconds_to_recover", Float),
+    Column("messages", Integer, nullable=False),
+    Column("charges", Integer, nullable=False),
+    Column("furthest_step", Integer),
+)
+fact_channels = Table(
+    "report_fact_channels",
+    metadata,
+    Column("outcome_id", Integer, primary_key=True, autoincrement=False),
+    Column("channel", String(20), primary_key=True),
+)
+
+
+def sent_before(closed_at: Any) -> Any:
+    """A message handed to the provider before `closed_at` (any, when the case is open)."""
+    moment = case(
+        (Notification.sent_at.is_(None), Notification.created_at), else_=Notification.sent_at
+    )
+    sent = Notification.status.in_(SENT)
+    return sent if closed_at is None else and_(sent, moment < closed_at)
+
+
+def seconds_between(session: Session, start: Any, end: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_part("epoch", end - start)
+    # SQLite stores timestamps as text; julianday() turns them into days.
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def furthest_step(session: Session, invoice_id: Any, closed_at: Any, *more: Any) -> Any:
+    """The highest step of the case's charges and messages until `closed_at` (and `more`)."""
+    charges = [Attempt.invoice_id == invoice_id]
+    if closed_at is not None:
+        charges.append(Attempt.attempted_at <= closed_at)
+    highest = [
+        select(func.max(Attempt.step)).where(*charges).scalar_subquery(),
+        select(func.max(Notification.step))
+        .where(Notification.invoice_id == invoice_id, sent_before(closed_at))
+        .scalar_subquery(),
+        *more,
+    ]
+    # PostgreSQL's greatest() skips NULLs, SQLite's max(a, b, …) returns NULL: hence -1.
+    largest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    return func.nullif(largest(*(func.coalesce(step, -1) for step in highest)), -1)
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def refresh(session: Session) -> int:
+    """Add the outcomes recorded since the last run; returns how many were added."""
+    mark = int(session.scalar(select(func.coalesce(func.max(facts.c.outcome_id), 0))) or 0)
+    recent = CaseOutcome.id > mark - MARGIN
+    recovered = CaseOutcome.outcome == "recovered"
+    rows = (
+        select(
+            CaseOutcome.id,
+            Case.invoice_id,
+            Case.opened_at,
+            CaseOutcome.closed_at,
+            Case.segment,
+            Case.policy,
+            Case.experiment,
+            Case.variant,
+            Case.first_decline_code,
+            CaseOutcome.currency,
+            CaseOutcome.outcome,
+            case((recovered, CaseOutcome.amount_recovered), else_=literal(0)),
+            CaseOutcome.recovered_step,
+            case((recovered, seconds_between(session, Case.opened_at, CaseOutcome.closed_at))),
+            select(func.count())
+            .where(Notification.invoice_id == Case.invoice_id, sent_before(CaseOutcome.closed_at))
+            .scalar_subquery(),
+            select(func.count()).where(Attempt.invoice_id == Case.invoice_id).scalar_subquery(),
+            furthest_step(
+                session, Case.invoice_id, CaseOutcome.closed_at, CaseOutcome.recovered_step
+            ),
+        )
+        .join(Case, Case.invoice_id == CaseOutcome.invoice_id)
+        .where(recent)
+    )
+    columns = [column.name for column in facts.columns]
+    result: Any = session.execute(
+        _insert(session, facts)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["outcome_id"])
+    )
+    added = result.rowcount
+    channels = (
+        select(CaseOutcome.id, Notification.channel)
+        .join(Notification, Notification.invoice_id == CaseOutcome.invoice_id)
+        .where(recent, sent_before(CaseOutcome.closed_at))
+        .distinct()
+    )
+    session.execute(
+        _insert(session, fact_channels)
+        .from_select(["outcome_id", "channel"], channels)
+        .on_conflict_do_nothing(index_elements=["outcome_id", "channel"])
+    )
+    session.commit()
+    return int(added or 0)
