@@ -5,14 +5,27 @@ the whole send: a retry finds the row and sends nothing twice."""
 
 from __future__ import annotations
 
+import gettext
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.email_render import message_context, render_email
+from activities.email_render import EmailContext, message_context, render_email
 from activities.failures import compact_failures
 from activities.sms_render import render_text
 from models.activities import NotificationInput, NotificationResult, channel_key
 from models.notification_store import NotificationStore
+
+
+def render_notice(
+    template: str, context: EmailContext, catalog: gettext.NullTranslations | None = None
+) -> tuple[str, str]:
+    """The notice's title (the email's subject) and text (the SMS's, without the opt-out hint,
+    which the app does not need), in the customer's language."""
+    return (
+        render_email(template, context, catalog).subject,
+        render_text(template, context, catalog=catalog),
+    )
 
 
 class InAppActivities:
@@ -28,7 +41,9 @@ class InAppActivities:
                 "a notice needs a template", type="InvalidInput", non_retryable=True
             )
         key = channel_key(input.dedupe_key, "in_app")
-        context = message_context(input, self.update_payment_url)
+        subject, text = render_notice(
+            input.template, message_context(input, self.update_payment_url)
+        )
         new = self.notifications.record(
             invoice_id=input.invoice_id,
             dedupe_key=key,
@@ -38,8 +53,8 @@ class InAppActivities:
             step=input.step,
             status="sent",
             claim_attempt=activity.info().attempt,
-            subject=render_email(input.template, context).subject,
-            body_text=render_text(input.template, context),
+            subject=subject,
+            body_text=text,
         )
         status = "sent" if new else "duplicate"
         return NotificationResult(dedupe_key=key, channel="in_app", status=status)

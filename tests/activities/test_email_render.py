@@ -192,3 +192,96 @@ def test_never_mentions_fraud(template: str) -> None:
 def test_zero_decimal_amount_in_email() -> None:
     email = render_email("payment_failed", ctx(amount_due=1200, currency="jpy", locale="en"))
     assert "¥1,200" in email.text
+
+
+def test_a_spanish_email_is_in_spanish_with_spanish_amounts() -> None:
+    email = render_email(
+        "payment_failed", ctx(locale="es-ES", action_needed="update_payment_method")
+    )
+    assert email.subject == "No hemos podido procesar tu pago de 12,00 €"
+    assert nbsp(email.text).startswith(
+        "Hola, Ada Lovelace:\n\nHemos intentado cobrar tu pago de 12,00 € correspondiente a"
+    )
+    assert "Actualizar tarjeta: " + UPDATE in email.text
+    assert '<html lang="es">' in email.html
+    assert "Importe: <strong>" not in email.html and "<strong>12,00 €</strong>" in nbsp(email.html)
+
+
+@pytest.mark.parametrize(
+    ("deadline", "timezone", "day"),
+    [
+        # Madrid moves to summer time in the night of 28 to 29 March 2026 (UTC+1 → UTC+2).
+        (datetime(2026, 3, 28, 22, 30, tzinfo=UTC), "Europe/Madrid", "28 de marzo de 2026"),
+        (datetime(2026, 3, 29, 22, 30, tzinfo=UTC), "Europe/Madrid", "30 de marzo de 2026"),
+        (datetime(2026, 3, 29, 22, 30, tzinfo=UTC), "America/Bogota", "29 de marzo de 2026"),
+        (datetime(2026, 3, 29, 22, 30, tzinfo=UTC), None, "29 de marzo de 2026"),
+    ],
+)
+def test_dates_are_the_day_in_the_customers_zone(
+    deadline: datetime, timezone: str | None, day: str
+) -> None:
+    email = render_email(
+        "final_notice",
+        ctx(locale="es", timezone=timezone, final_deadline=deadline, final_action="leave_past_due"),
+    )
+    assert email.subject == f"Último aviso: paga 12,00 € antes del {day}"
+    assert f"Si no recibimos el pago antes del {day}, tu cuenta seguirá" in nbsp(email.text)
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_variables_stay_html_escaped_in_every_language(locale: str) -> None:
+    email = render_email(
+        "reminder", ctx(locale=locale, customer_name="<b>Ana</b>", plan_name="Pro & <i>Max</i>")
+    )
+    assert "<b>Ana</b>" not in email.html and "<i>" not in email.html
+    assert "&lt;b&gt;Ana&lt;/b&gt;" in email.html
+    assert "Pro &amp; &lt;i&gt;Max&lt;/i&gt;" in email.html
+    assert "<b>Ana</b>" in email.text and "Pro & <i>Max</i>" in email.text
+
+
+def test_messages_name_the_plan_and_the_next_step() -> None:
+    email = render_email(
+        "reminder",
+        ctx(plan_name="Pro", next_step_at=datetime(2026, 4, 2, 6, tzinfo=UTC), attempts=1,
+            timezone="America/Los_Angeles"),
+    )  # fmt: skip
+    assert "for your Pro plan (invoice in_1Abc)" in email.text
+    assert "after 1 attempt." in email.text
+    # 06:00 UTC is still the evening before in Los Angeles.
+    assert "Our next attempt is on April 1, 2026." in email.text
+    assert "Plan: Pro" in email.text and "Plan: Pro" in email.html
+    spanish = render_email("reminder", ctx(locale="es", plan_name="Pro", attempts=3))
+    assert "correspondiente a tu plan Pro (factura in_1Abc)" in spanish.text
+    assert "tras 3 intentos." in spanish.text
+
+
+def test_a_final_notice_without_deadline_names_the_next_step() -> None:
+    email = render_email("final_notice", ctx(next_step_at=datetime(2026, 5, 1, 12, tzinfo=UTC)))
+    assert email.subject.endswith("by May 1, 2026")
+
+
+@pytest.mark.parametrize("action", ["update_payment_method", "authenticate", None])
+def test_the_payment_page_is_the_link_when_the_case_has_one(action: str | None) -> None:
+    pay = "https://billing.example.com/pay/tok_1"
+    email = render_email("urgent", ctx(pay_url=pay, action_needed=action))
+    assert pay in email.text and f'href="{pay}"' in email.html
+    assert UPDATE not in email.text and HOSTED not in email.text
+    receipt = render_email("recovered", ctx(pay_url=pay))
+    assert HOSTED in receipt.text and pay not in receipt.text
+
+
+def test_a_variant_replaces_only_the_parts_it_has() -> None:
+    base = render_email("reminder", ctx())
+    b = render_email("reminder", ctx(variant="b"))
+    assert b.subject == "Ada Lovelace, don't lose access: €12.00 is still unpaid"
+    assert (b.text, b.html) == (base.text, base.html)
+    assert render_email("reminder", ctx(variant="b", customer_name=None)).subject.startswith(
+        "Don't lose access"
+    )
+    assert render_email("reminder", ctx(variant="b", locale="es")).subject == (
+        "Ada Lovelace, no pierdas el acceso: tienes 12,00 € pendientes de pago"
+    )
+    # An arm without files of its own, or a name that is no file name, gets the base template.
+    for variant in ("c", "../sms/reminder", "B"):
+        assert render_email("reminder", ctx(variant=variant)) == base
+    assert render_email("urgent", ctx(variant="b")) == render_email("urgent", ctx())

@@ -16,6 +16,7 @@ from activities.sms_render import OPT_OUT_HINT, render_sms
 from activities.twilio_client import make_twilio_client, sms_segments
 from models.activities import NotificationInput, NotificationResult
 from models.channel_store import ChannelStore
+from models.i18n import SUPPORTED, translations
 from models.ledger import Notification
 from models.notification_store import NotificationStore
 from models.store import Ledger
@@ -25,23 +26,59 @@ from tests.standin_control import StripeControl
 
 PHONE = "+34612345678"
 LONG_URL = "https://invoice.stripe.com/i/acct_1PqRsTuVwXyZ/test_" + "Yx" * 45 + "?s=ap"
+LONG_NAME = "Maximiliano Fernández de la Peña y Gómez-Ortúzar"
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-@pytest.mark.parametrize("name", ["Ada", "José Ñúñez Ørsted-Çelik 🙂", None])
+@pytest.mark.parametrize("locale", SUPPORTED)
+@pytest.mark.parametrize("name", ["Ada", "José Ñúñez Ørsted-Çelik 🙂", LONG_NAME, None])
+@pytest.mark.parametrize("amount", [1200, 123456, 123456789])
 def test_every_text_fits_two_segments_links_and_ends_with_the_opt_out_hint(
-    template: str, name: str | None
+    template: str, locale: str, name: str | None, amount: int
 ) -> None:
     context = EmailContext(
-        customer_name=name, locale="es", amount_due=123456, currency="eur", invoice_id="in_1",
+        customer_name=name, locale=locale, timezone="America/Argentina/Buenos_Aires",
+        amount_due=amount, currency="eur", invoice_id="in_1", plan_name="Enterprise Annual",
         hosted_invoice_url=LONG_URL, action_needed="update_payment_method",
-        final_deadline=datetime(2026, 12, 24, tzinfo=UTC), final_action="cancel_subscription",
+        next_step_at=datetime(2026, 9, 30, tzinfo=UTC), attempts=3,
+        final_deadline=datetime(2026, 12, 24, tzinfo=UTC), final_action="mark_uncollectible",
     )  # fmt: skip
     body = render_sms(template, context)
     assert sms_segments(body) <= 2
-    assert body.endswith(OPT_OUT_HINT)
+    hint = translations(locale).gettext(OPT_OUT_HINT)
+    assert body.endswith(hint) and "STOP" in hint
     if template != "recovered":
         assert LONG_URL in body
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_a_spanish_text_is_in_spanish(template: str) -> None:
+    context = EmailContext(
+        customer_name="Ana", locale="es-MX", amount_due=1234, currency="mxn", invoice_id="in_1",
+        hosted_invoice_url=LONG_URL, final_deadline=datetime(2026, 3, 29, 23, tzinfo=UTC),
+        timezone="Europe/Madrid", final_action="cancel_subscription",
+    )  # fmt: skip
+    body = render_sms(template, context)
+    assert body.startswith("Ana, ")
+    assert body.endswith("Baja: responde STOP.")
+    assert "$12.34" in body and "Reply" not in body
+    if template == "final_notice":
+        # 23:00 UTC on 29 March is already 30 March in Madrid (summer time began that night).
+        assert "30 de marzo de 2026" in body
+
+
+def test_without_a_name_a_text_greets_in_the_customers_language() -> None:
+    context = EmailContext(amount_due=1200, currency="eur", invoice_id="in_1")
+    assert render_sms("reminder", context).startswith("There, a reminder: ")
+    spanish = context.model_copy(update={"locale": "es"})
+    assert render_sms("reminder", spanish).startswith("Hola, te recordamos ")
+
+
+def test_a_variant_has_its_own_text_only_when_its_file_exists() -> None:
+    context = EmailContext(customer_name="Ada", amount_due=1200, currency="eur", invoice_id="in_1")
+    base = render_sms("reminder", context)
+    assert render_sms("reminder", context.model_copy(update={"variant": "b"})) == base
+    assert render_sms("reminder", context.model_copy(update={"variant": "../sms"})) == base
 
 
 def test_a_short_text_keeps_the_name_and_one_segment() -> None:

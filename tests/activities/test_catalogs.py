@@ -1,0 +1,165 @@
+"""The message catalogs (locales/*/LC_MESSAGES/messages.po) against the templates and the copy
+in Python: every string is in every catalog, Spanish translates all of them, and a Spanish
+message shows no English."""
+
+from __future__ import annotations
+
+import gettext
+import itertools
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from activities.email_render import TEMPLATES, EmailContext, render_email
+from activities.in_app import render_notice
+from activities.sms_render import render_sms
+from models.i18n import LOCALES_DIR, SUPPORTED
+
+ROOT = Path(__file__).resolve().parents[2]
+Key = tuple[str | None, str]
+
+
+def catalog(locale: str) -> Catalog:
+    with (LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        return read_po(po, locale=locale)
+
+
+def key(context: str | None, msgid: str | tuple[str, ...] | list[str]) -> Key:
+    # A plural entry's msgid is (singular, plural); the singular names it.
+    return (context, msgid if isinstance(msgid, str) else msgid[0])
+
+
+def extracted() -> set[Key]:
+    """What `pybabel extract -F babel.cfg` finds in the templates and the Python copy."""
+    with (ROOT / "babel.cfg").open() as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg, "babel.cfg")
+    found = extract_from_dir(str(ROOT), method_map, options_map)
+    return {key(context, msgid) for _, _, msgid, _, context in found}
+
+
+def test_the_extraction_finds_the_templates_and_python_copy() -> None:
+    keys = extracted()
+    assert (None, "Reply STOP to opt out.") in keys  # activities/sms_render.py
+    assert ("imperative", "update your card") in keys  # activities/message_copy.py
+    assert (None, "Hi %(name)s,") in keys  # templates/email
+    assert (None, "To %(phrase)s: %(url)s") in keys  # templates/sms
+
+
+@pytest.mark.parametrize("locale", SUPPORTED)
+def test_each_catalog_has_exactly_the_extracted_strings(locale: str) -> None:
+    in_code = extracted()
+    in_po = {key(m.context, m.id) for m in catalog(locale) if m.id}
+    missing = sorted(in_code - in_po, key=str)
+    stale = sorted(in_po - in_code, key=str)
+    assert not missing, f"{locale}: not in the catalog (run pybabel extract/update): {missing}"
+    assert not stale, f"{locale}: in the catalog but no longer used: {stale}"
+
+
+def test_every_spanish_entry_is_translated_and_keeps_its_placeholders() -> None:
+    es = catalog("es")
+    for message in es:
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert not message.fuzzy, f"fuzzy: {message.id!r}"
+        assert all(strings), f"untranslated: {message.id!r}"
+    # Babel's own checks: python-format placeholders of msgid and msgstr match.
+    problems = [(m.id, errors) for m, errors in es.check()]
+    assert not problems
+
+
+class Misses(gettext.NullTranslations):
+    """The fallback of a catalog: it is asked only for what the catalog does not translate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def gettext(self, message: str) -> str:
+        self.seen.add(message)
+        return message
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        self.seen.add(msgid1)
+        return msgid1 if n == 1 else msgid2
+
+    def pgettext(self, context: str, message: str) -> str:
+        self.seen.add(f"{context}|{message}")
+        return message
+
+    def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
+        self.seen.add(f"{context}|{msgid1}")
+        return msgid1 if n == 1 else msgid2
+
+
+def recording_spanish() -> tuple[gettext.GNUTranslations, Misses]:
+    compiled = BytesIO()
+    write_mo(compiled, catalog("es"))
+    compiled.seek(0)
+    translations = gettext.GNUTranslations(compiled)
+    misses = Misses()
+    translations.add_fallback(misses)
+    return translations, misses
+
+
+HOSTED = "https://invoice.stripe.com/i/acct_1/test_abc"
+DAY = datetime(2026, 3, 29, 23, 30, tzinfo=UTC)
+
+
+def contexts() -> list[EmailContext]:
+    """Every branch a template has: name or not, plan or not, each action and final action,
+    dates or not, zero, one and several attempts, the base templates and the variant."""
+    out = []
+    product = itertools.product(
+        ("Ana", None),
+        ("update_payment_method", "authenticate", None),
+        ("cancel_subscription", "mark_uncollectible", "leave_past_due", None),
+        (0, 1, 3),
+    )
+    for i, (name, action, final, attempts) in enumerate(product):
+        dated = i % 2 == 0
+        out.append(
+            EmailContext(
+                customer_name=name,
+                locale="es-ES",
+                timezone="Europe/Madrid",
+                amount_due=1234,
+                currency="eur",
+                invoice_id="in_1",
+                plan_name="Pro" if dated else None,
+                hosted_invoice_url=HOSTED if i % 5 else None,
+                action_needed=action,
+                next_step_at=DAY if dated else None,
+                final_deadline=DAY if i % 3 else None,
+                final_action=final,
+                attempts=attempts,
+                variant="b" if i % 4 == 0 else None,
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_spanish_messages_show_no_untranslated_string(template: str) -> None:
+    translations, misses = recording_spanish()
+    rendered: list[Any] = []
+    for context in contexts():
+        rendered.append(render_email(template, context, translations))
+        rendered.append(render_sms(template, context, translations))
+        rendered.append(render_notice(template, context, translations))
+    assert len(rendered) == 3 * len(contexts())
+    assert misses.seen == set(), f"English in a Spanish {template} message: {misses.seen}"
+
+
+def test_the_recorder_does_catch_a_string_the_catalog_lacks() -> None:
+    translations, misses = recording_spanish()
+    assert translations.gettext("A sentence nobody translated") == "A sentence nobody translated"
+    assert misses.seen == {"A sentence nobody translated"}
