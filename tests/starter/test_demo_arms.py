@@ -4,11 +4,14 @@ arm the demo prints is the one the worker records (DunningVariant)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,10 +23,21 @@ from starter.cases import case_handle
 from starter.cli import UserError, demo_arms
 from starter.cli import demo as demo_logic
 from tests.deadline import eventually
-from tests.starter.test_cli_stack import SECRET, _api
 from workflows import search_attributes as sa
 
 DEMO = str(demo_arms.DEMO_RULES)
+SECRET = "whsec_demo_arms_test"
+
+
+@asynccontextmanager
+async def _api(settings: Settings, client: Client, ledger: Any) -> AsyncIterator[str]:
+    from starter.app import create_app
+
+    server = BackgroundServer(create_app(settings, client=client, ledger=ledger)).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def test_the_demo_experiment_is_the_default_rules_running_one() -> None:
