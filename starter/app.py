@@ -42,6 +42,7 @@ from starter.support.notifications_api import install_notifications_api
 from starter.webhooks.executor import Executor
 from starter.webhooks.relay import Relay
 from starter.webhooks.router import router as webhook_router
+from starter.webhooks.sendgrid import router as sendgrid_router
 from starter.webhooks.twilio import router as twilio_router
 
 # Bound on each readiness check.
@@ -131,6 +132,7 @@ def create_app(
     app.include_router(webhook_router)
     app.include_router(twilio_router)  # SMS delivery reports and STOP/START
     app.include_router(pay_router())  # the customer's payment page, /pay/{token}
+    app.include_router(sendgrid_router)  # email delivery, engagement and unsubscribes
     install_notifications_api(app)  # the in-app feed: /api/customers/{id}/notifications
     # Both refuse to start without DUNNING_SUPPORT_TOKEN outside dev mode.
     install_support_routes(app, settings)

@@ -1,5 +1,6 @@
-"""FastAPI app emulating SendGrid's `POST /v3/mail/send` and the Email Activity API
-(`GET /v3/messages`), plus `/_standin/` control endpoints."""
+"""FastAPI app emulating SendGrid's `POST /v3/mail/send`, the Email Activity API
+(`GET /v3/messages`) and the Signed Event Webhook (events.py), plus `/_standin/` control
+endpoints."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from .activity import QueryError, parse_limit
 from .activity import list_messages as feed_messages
+from .events import EventPoster, EventWebhookConfig, install_event_routes
 from .state import (
     Attempt,
     Fault,
@@ -129,11 +131,14 @@ def _authorized(request: Request, api_key: str | None) -> bool:
     return api_key is None or token.strip() == api_key
 
 
-def create_app(api_key: str | None = None) -> FastAPI:
-    """Build the stand-in. With `api_key` set, only that bearer token is accepted."""
+def create_app(api_key: str | None = None, events: EventWebhookConfig | None = None) -> FastAPI:
+    """Build the stand-in. With `api_key` set, only that bearer token is accepted; `events`
+    says where its Event Webhook posts (`app.state.events.public_key` verifies them)."""
     app = FastAPI(title="SendGrid v3 mail/send stand-in")
     store = Store()
+    poster = EventPoster(events or EventWebhookConfig())
     app.state.store = store
+    app.state.events = poster
 
     @app.post("/v3/mail/send")
     async def mail_send(request: Request) -> Response:
@@ -181,7 +186,9 @@ def create_app(api_key: str | None = None) -> FastAPI:
 
         assert isinstance(body, dict)
         message_id = new_message_id()
-        store.record_messages(messages_from_body(body, message_id))
+        accepted = messages_from_body(body, message_id)
+        store.record_messages(accepted)
+        poster.accepted(accepted)
         store.record_attempt(Attempt(now_iso(), 202, recipients, message_id=message_id))
         # The message is recorded before the delay: a client that times out here has in fact
         # had its email accepted, which is the ambiguous case callers must handle.
@@ -266,6 +273,8 @@ def create_app(api_key: str | None = None) -> FastAPI:
     @app.post("/_standin/reset")
     def reset() -> dict[str, bool]:
         store.reset()
+        poster.reset()
         return {"ok": True}
 
+    install_event_routes(app, store, poster)
     return app

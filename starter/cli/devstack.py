@@ -23,6 +23,7 @@ from rich.console import Console
 
 from models.settings import Settings
 from starter.cli import UserError, devtemporal, load_settings, redact
+from starter.cli.devsendgrid import SENDGRID_PORT, start_sendgrid
 from starter.cli.devtwilio import start_twilio
 from starter.cli.processes import (
     DEV_DIR,
@@ -35,14 +36,14 @@ from starter.cli.processes import (
 )
 
 TEMPORAL_PORT, UI_PORT, API_PORT, CODEC_PORT = 7233, 8233, 8000, 8234
-STRIPE_PORT, SENDGRID_PORT = 12111, 12112
+STRIPE_PORT = 12111
 NAMESPACE = "default"
 UI_QUERY = 'WorkflowType="DunningWorkflow"'
 # Routine lines kept out of the console (they stay in .dev/logs/): the Stripe SDK's log of
 # every request, readiness polls, and webhooks that were accepted.
 QUIET = {
     "worker": re.compile(r" INFO stripe: "),
-    "api": re.compile(r'"(GET /readyz|POST /webhooks/(stripe|twilio)) HTTP/[\d.]+" 2\d\d'),
+    "api": re.compile(r'"(GET /readyz|POST /webhooks/(stripe|twilio|sendgrid)) HTTP/[\d.]+" 2\d\d'),
 }
 
 
@@ -113,7 +114,6 @@ def _start(
 ) -> None:
     from models.migrate import upgrade_to_head
     from policies.loader import POLICY_DIR
-    from standins.sendgrid_api import create_app as sendgrid_app
     from standins.server import BackgroundServer
     from standins.stripe_api import StripeStandinConfig
     from standins.stripe_api import create_app as stripe_app
@@ -169,13 +169,8 @@ def _start(
         env.update(STRIPE_API_KEY="sk_test_dev", STRIPE_API_BASE=stripe.url)
         env.update(STRIPE_WEBHOOK_SECRET=secret)
         _step(console, "Stripe stand-in", f"{stripe.url} (signed webhooks → {api_url})")
-    if real_sendgrid:
-        _step(console, "SendGrid", "real SendGrid (SENDGRID_API_KEY is set)")
-    else:
-        sendgrid = BackgroundServer(sendgrid_app(), port=SENDGRID_PORT).start()
-        servers.append(sendgrid)
-        env.update(SENDGRID_API_KEY="SG.dev", SENDGRID_API_HOST=sendgrid.url)
-        _step(console, "SendGrid stand-in", f"{sendgrid.url} (emails: GET /_standin/messages)")
+    sendgrid = start_sendgrid(servers, env, api_url, real_sendgrid)
+    _step(console, "SendGrid" if real_sendgrid else "SendGrid stand-in", sendgrid)
     twilio = start_twilio(servers, env, api_url, _configured(settings, "twilio_account_sid"))
     _step(console, "Twilio stand-in", twilio)
 

@@ -19,16 +19,13 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 
 from models.channel_store import ChannelStore
 from models.dunning import ChannelOptOutInput
 from models.settings import Settings
 from models.store import Ledger
-from starter.deps import TemporalConnector, TemporalUnavailable
-from starter.webhooks.executor import Executor
-from starter.webhooks.routing import SignalCase
+from starter.webhooks.opt_outs import TEMPORAL_DOWN, tell_running_cases
 
 log = logging.getLogger("dunning.twilio")
 router = APIRouter(tags=["webhooks"])
@@ -76,7 +73,7 @@ async def twilio_webhook(request: Request) -> Response:
     ledger: Ledger = request.app.state.ledger
     store = ChannelStore(ledger.sessions)
     if "Body" in params and params.get("From"):
-        await _incoming(request, settings, store, params)
+        await _incoming(request, store, params)
         return Response(EMPTY_TWIML, media_type="text/xml")
     status = params.get("MessageStatus", "")
     if status in DELIVERY and params.get("MessageSid"):
@@ -85,37 +82,17 @@ async def twilio_webhook(request: Request) -> Response:
     return JSONResponse({"status": status or "ignored"})
 
 
-async def _incoming(
-    request: Request, settings: Settings, store: ChannelStore, params: dict[str, str]
-) -> None:
+async def _incoming(request: Request, store: ChannelStore, params: dict[str, str]) -> None:
     kind = keyword_kind(params)
     if kind is None:
         return  # a reply support may read in Twilio's console; nothing to change here
     phone, opted_out = params["From"], kind == "STOP"
     word = params.get("Body", "").strip().upper()[:30] or kind
     await run_in_threadpool(store.set_opt_out, "sms", phone, opted_out, f"sms {word}")
-    customers = await run_in_threadpool(store.customers_at, "sms", phone)
-    invoices = await run_in_threadpool(store.open_invoices_of, customers)
-    connector: TemporalConnector = request.app.state.temporal
+    change = ChannelOptOutInput(channel="sms", opted_out=opted_out, source=f"SMS {word}")
     try:
-        client = await connector.get()
-        executor = Executor(
-            client,
-            settings.dunning_task_queue,
-            request.app.state.ledger,
-            request.app.state.temporal_timeout,
+        await tell_running_cases(
+            request, store, change, phone, f"twilio:{params.get('MessageSid', '')}"
         )
-        for invoice in invoices:
-            # One fact, one signal: the inbound message's SID names it, per case.
-            await executor.run(
-                SignalCase(
-                    invoice_id=invoice,
-                    signal="channel_opt_out",
-                    arg=ChannelOptOutInput(
-                        channel="sms", opted_out=opted_out, source=f"SMS {word}"
-                    ),
-                    request_id=f"twilio:{params.get('MessageSid', '')}",
-                )
-            )
-    except (TemporalUnavailable, RPCError, TimeoutError) as err:
+    except TEMPORAL_DOWN as err:
         log.warning("SMS %s recorded; running cases not told (%s)", kind, type(err).__name__)
