@@ -4,7 +4,7 @@ customer's language.
 Pure, like activities/email_render.py, whose variables (name, amount, link, dates) the
 templates share. A text must fit two segments: when it would not, the name goes first, then
 the characters that force UCS-2 (70 instead of 160 per segment) are spelled in GSM-7, then the
-date of the next attempt.
+date of the next attempt and the words before the link go.
 """
 
 from __future__ import annotations
@@ -46,11 +46,12 @@ def render_text(
     brief: bool = False,
 ) -> str:
     """The message in one line, without the opt-out hint (the in-app notice uses it as is).
-    `brief` leaves out the date of the next attempt."""
+    `brief` leaves out the date of the next attempt and the words before the link."""
     catalog = catalog or catalog_for(context)
     variables = message_variables(template, context, catalog)
     if name is not None:
         variables["name"] = name
+    variables["brief"] = brief
     if brief:
         variables["next_date"] = None
     env = environment(TEMPLATE_DIR, catalog)

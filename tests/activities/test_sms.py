@@ -26,6 +26,7 @@ from tests.standin_control import StripeControl
 
 PHONE = "+34612345678"
 LONG_URL = "https://invoice.stripe.com/i/acct_1PqRsTuVwXyZ/test_" + "Yx" * 45 + "?s=ap"
+FINAL_ACTIONS = ("cancel_subscription", "mark_uncollectible", "leave_past_due", None)
 LONG_NAME = "Maximiliano Fernández de la Peña y Gómez-Ortúzar"
 
 
@@ -36,19 +37,21 @@ LONG_NAME = "Maximiliano Fernández de la Peña y Gómez-Ortúzar"
 def test_every_text_fits_two_segments_links_and_ends_with_the_opt_out_hint(
     template: str, locale: str, name: str | None, amount: int
 ) -> None:
-    context = EmailContext(
-        customer_name=name, locale=locale, timezone="America/Argentina/Buenos_Aires",
-        amount_due=amount, currency="eur", invoice_id="in_1", plan_name="Enterprise Annual",
-        hosted_invoice_url=LONG_URL, action_needed="update_payment_method",
-        next_step_at=datetime(2026, 9, 30, tzinfo=UTC), attempts=3,
-        final_deadline=datetime(2026, 12, 24, tzinfo=UTC), final_action="mark_uncollectible",
-    )  # fmt: skip
-    body = render_sms(template, context)
-    assert sms_segments(body) <= 2
     hint = translations(locale).gettext(OPT_OUT_HINT)
-    assert body.endswith(hint) and "STOP" in hint
-    if template != "recovered":
-        assert LONG_URL in body
+    assert "STOP" in hint
+    for final_action in FINAL_ACTIONS:
+        context = EmailContext(
+            customer_name=name, locale=locale, timezone="America/Argentina/Buenos_Aires",
+            amount_due=amount, currency="eur", invoice_id="in_1", plan_name="Enterprise",
+            hosted_invoice_url=LONG_URL, action_needed="update_payment_method",
+            next_step_at=datetime(2026, 9, 30, tzinfo=UTC), attempts=3,
+            final_deadline=datetime(2026, 12, 24, tzinfo=UTC), final_action=final_action,
+        )  # fmt: skip
+        body = render_sms(template, context)
+        assert sms_segments(body) <= 2, body
+        assert body.endswith(hint)
+        if template != "recovered":
+            assert LONG_URL in body
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
