@@ -320,3 +320,56 @@ async def test_cancel_needs_its_confirm_step_and_contact_needs_a_message(
     # A form of the open page posted after the case closed changes nothing and says so.
     late = await http.post(f"/pay/{token}/act/pay-now?lang=en", data={"nonce": nonce(page)})
     assert "This case is closed" in (await http.get(late.headers["location"])).text
+
+
+async def test_pay_now_charges_the_card_on_file_once_per_form(
+    open_case: tuple[FailedInvoice, str],
+    dev_env: WorkflowEnvironment,
+    pay_settings: Settings,
+    ledger: Ledger,
+) -> None:
+    case, token = open_case
+    stripe = StripeControl(pay_settings)
+    http = browser(app_for(pay_settings, ledger, dev_env.client))
+    form = {"nonce": nonce((await http.get(f"/pay/{token}?lang=en")).text)}
+    done = await http.post(f"/pay/{token}/act/pay-now?lang=en", data=form)
+    assert "We are charging your card now." in (await http.get(done.headers["location"])).text
+    await http.post(f"/pay/{token}/act/pay-now?lang=en", data=form)  # a double click
+
+    async def charges() -> int:
+        return stripe.charge_count(case.invoice)
+
+    await eventually(charges, lambda n: n >= 2, what="the customer's retry charged")
+    await eventually(
+        lambda: case_status(dev_env.client, case.invoice),
+        lambda s: not (s.next_action or "").startswith("retry charge now"),
+        what="no second retry queued",
+    )
+    assert stripe.charge_count(case.invoice) == 2  # the first decline and one retry
+
+
+async def test_production_card_form_loads_only_stripe_js_with_a_setup_intent(
+    open_case: tuple[FailedInvoice, str],
+    dev_env: WorkflowEnvironment,
+    pay_settings: Settings,
+    ledger: Ledger,
+) -> None:
+    case, token = open_case
+    live = pay_settings.model_copy(update={"stripe_publishable_key": "pk_test_page"})
+    http = browser(app_for(live, ledger, dev_env.client))
+    page = await http.get(f"/pay/{token}/card?lang=en")
+    assert page.status_code == 200
+    assert '<script src="https://js.stripe.com/v3/"></script>' in page.text
+    assert 'data-key="pk_test_page"' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self' https://js.stripe.com;" in policy
+    secret = re.search(r'data-secret="(seti_\w+?)_secret_[^"]+"', page.text)
+    assert secret, "no SetupIntent client secret for Stripe.js"
+    si = StripeControl(live).sdk.v1.setup_intents.retrieve(secret.group(1))
+    assert si.customer == case.customer and si.usage == "off_session"
+    assert si.status == "requires_payment_method"
+    # Back from Stripe with a SetupIntent that did not succeed: nothing is charged.
+    back = await http.get(f"/pay/{token}/card-return?setup_intent={si.id}&lang=en")
+    shown = (await http.get(back.headers["location"])).text
+    assert "Your card was not saved." in shown
+    assert StripeControl(live).charge_count(case.invoice) == 1
