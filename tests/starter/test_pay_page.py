@@ -1,10 +1,9 @@
-"""The payment page over HTTP (ASGI transport) against real Temporal, Stripe stand-in, ledger."""
+"""The payment page over HTTP (ASGI transport) against real Temporal, Stripe stand-in, ledger:
+links, the page, feedback, more time and the card. Other actions: test_pay_page_actions.py."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,10 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
-from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from models.dunning import DunningState
@@ -23,71 +19,31 @@ from models.ledger import CaseFeedback
 from models.pay_links import make_token
 from models.settings import Settings
 from models.store import Ledger
-from starter.app import create_app
-from starter.cases import start_case
 from starter.support.service import case_status
 from tests.deadline import eventually
 from tests.standin_control import FailedInvoice, StripeControl
-from tests.workflows.helpers import INSUFFICIENT
-
-SECRET = "k1:pay-page-test-secret"
+from tests.starter.pay_page_helpers import (
+    app_for,
+    browser,
+    nonce,
+    page_settings,
+    running_case,
+    seed_closed,
+    token_for,
+)
 
 
 @pytest.fixture
 def pay_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"dunning_link_secret": SECRET, "dunning_public_url": "http://pay.test"}
-    )
-
-
-def app_for(settings: Settings, ledger: Ledger, client: Client | None) -> FastAPI:
-    return create_app(settings, client=client, ledger=ledger, temporal_timeout=3)
-
-
-def browser(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pay.test")
-
-
-def token_for(settings: Settings, invoice: str, days: int = 60) -> str:
-    return make_token(settings, invoice, datetime.now(UTC) + timedelta(days=days))
-
-
-def nonce(html: str) -> str:
-    found = re.search(r'name="nonce" value="([0-9a-f]{32}\.[0-9a-f]{64})"', html)
-    assert found, "no form nonce in the page"
-    return found.group(1)
-
-
-def seed_closed(ledger: Ledger, outcome: str) -> str:
-    invoice = f"in_{uuid.uuid4().hex[:12]}"
-    ledger.open_case(
-        invoice_id=invoice, workflow_id=f"dunning-{invoice}", customer_id="cus_seed",
-        amount_due=1500, currency="eur", policy="default", opened_at=datetime.now(UTC),
-    )  # fmt: skip
-    ledger.record_outcome(invoice, outcome, "eur", 1, 1500, 1, datetime.now(UTC))
-    return invoice
+    return page_settings(settings)
 
 
 @pytest.fixture
 async def open_case(
-    dev_env: WorkflowEnvironment,
-    run_worker: Any,
-    pay_settings: Settings,
-    ledger: Ledger,
+    dev_env: WorkflowEnvironment, run_worker: Any, pay_settings: Settings
 ) -> AsyncIterator[tuple[FailedInvoice, str]]:
-    """A running case on a live worker, and its customer's preferred locale left as given."""
-    client = dev_env.client
-    case = StripeControl(pay_settings).failed_invoice(INSUFFICIENT, preferred_locales=["es-ES"])
-    async with run_worker(client) as task_queue:
-        handle = await start_case(client, case.dunning_input(), task_queue)
-        await eventually(
-            lambda: case_status(client, case.invoice),
-            lambda s: s.next_action_at is not None,
-            what="the case scheduled its next step",
-        )
-        yield case, token_for(pay_settings, case.invoice)
-        with contextlib.suppress(RPCError):  # a case the test closed is already over
-            await handle.terminate("test over")
+    async with running_case(dev_env.client, run_worker, pay_settings) as opened:
+        yield opened
 
 
 async def test_tampered_unknown_and_expired_links_show_one_neutral_page(
@@ -265,111 +221,3 @@ async def test_temporal_unreachable_is_a_friendly_503(
     answer = await http.get(f"/pay/{token}")
     assert answer.status_code == 503
     assert "Inténtalo de nuevo en un momento" in answer.text  # the customer's language still
-
-
-async def test_pause_sets_pause_collection_and_closes_the_case_with_the_resume_date(
-    open_case: tuple[FailedInvoice, str],
-    dev_env: WorkflowEnvironment,
-    pay_settings: Settings,
-    ledger: Ledger,
-) -> None:
-    case, token = open_case
-    stripe = StripeControl(pay_settings)
-    http = browser(app_for(pay_settings, ledger, dev_env.client))
-    page = (await http.get(f"/pay/{token}?lang=en")).text
-    assert 'id="form-pause"' in page
-    done = await http.post(f"/pay/{token}/act/pause?lang=en", data={"nonce": nonce(page)})
-    assert done.status_code == 303
-    sub = stripe.sdk.v1.subscriptions.retrieve(case.subscription)
-    assert sub.pause_collection is not None and sub.pause_collection.resumes_at
-    resumes = datetime.fromtimestamp(sub.pause_collection.resumes_at, UTC)
-    closed = (await http.get(done.headers["location"])).text
-    assert "This case is closed" in closed
-    assert f"Your subscription is paused until {resumes:%B} {resumes.day}" in closed
-    assert 'id="form-feedback"' in closed and "Why are you leaving?" in closed
-    state = await case_status(dev_env.client, case.invoice)
-    assert state.outcome is not None and state.outcome.value == "paused_by_customer"
-
-
-async def test_cancel_needs_its_confirm_step_and_contact_needs_a_message(
-    open_case: tuple[FailedInvoice, str],
-    dev_env: WorkflowEnvironment,
-    pay_settings: Settings,
-    ledger: Ledger,
-) -> None:
-    case, token = open_case
-    http = browser(app_for(pay_settings, ledger, dev_env.client))
-    page = (await http.get(f"/pay/{token}?lang=en")).text
-    assert 'id="form-cancel"' not in page  # only behind the confirm step
-    empty = await http.post(
-        f"/pay/{token}/act/contact?lang=en", data={"nonce": nonce(page), "message": "  "}
-    )
-    assert "Please write a message." in (await http.get(empty.headers["location"])).text
-    sent = await http.post(
-        f"/pay/{token}/act/contact?lang=en", data={"nonce": nonce(page), "message": "Call me"}
-    )
-    assert "Our team will reply soon" in (await http.get(sent.headers["location"])).text
-
-    confirm = (await http.get(f"/pay/{token}/cancel?lang=en")).text
-    assert "Are you sure?" in confirm and 'id="form-cancel"' in confirm
-    canceled = await http.post(f"/pay/{token}/act/cancel?lang=en", data={"nonce": nonce(confirm)})
-    closed = (await http.get(canceled.headers["location"])).text
-    assert "This case is closed" in closed
-    state = await case_status(dev_env.client, case.invoice)
-    assert state.outcome is not None and state.outcome.value == "subscription_canceled"
-    # A form of the open page posted after the case closed changes nothing and says so.
-    late = await http.post(f"/pay/{token}/act/pay-now?lang=en", data={"nonce": nonce(page)})
-    assert "This case is closed" in (await http.get(late.headers["location"])).text
-
-
-async def test_pay_now_charges_the_card_on_file_once_per_form(
-    open_case: tuple[FailedInvoice, str],
-    dev_env: WorkflowEnvironment,
-    pay_settings: Settings,
-    ledger: Ledger,
-) -> None:
-    case, token = open_case
-    stripe = StripeControl(pay_settings)
-    http = browser(app_for(pay_settings, ledger, dev_env.client))
-    form = {"nonce": nonce((await http.get(f"/pay/{token}?lang=en")).text)}
-    done = await http.post(f"/pay/{token}/act/pay-now?lang=en", data=form)
-    assert "We are charging your card now." in (await http.get(done.headers["location"])).text
-    await http.post(f"/pay/{token}/act/pay-now?lang=en", data=form)  # a double click
-
-    async def charges() -> int:
-        return stripe.charge_count(case.invoice)
-
-    await eventually(charges, lambda n: n >= 2, what="the customer's retry charged")
-    await eventually(
-        lambda: case_status(dev_env.client, case.invoice),
-        lambda s: not (s.next_action or "").startswith("retry charge now"),
-        what="no second retry queued",
-    )
-    assert stripe.charge_count(case.invoice) == 2  # the first decline and one retry
-
-
-async def test_production_card_form_loads_only_stripe_js_with_a_setup_intent(
-    open_case: tuple[FailedInvoice, str],
-    dev_env: WorkflowEnvironment,
-    pay_settings: Settings,
-    ledger: Ledger,
-) -> None:
-    case, token = open_case
-    live = pay_settings.model_copy(update={"stripe_publishable_key": "pk_test_page"})
-    http = browser(app_for(live, ledger, dev_env.client))
-    page = await http.get(f"/pay/{token}/card?lang=en")
-    assert page.status_code == 200
-    assert '<script src="https://js.stripe.com/v3/"></script>' in page.text
-    assert 'data-key="pk_test_page"' in page.text
-    policy = page.headers["content-security-policy"]
-    assert "script-src 'self' https://js.stripe.com;" in policy
-    secret = re.search(r'data-secret="(seti_\w+?)_secret_[^"]+"', page.text)
-    assert secret, "no SetupIntent client secret for Stripe.js"
-    si = StripeControl(live).sdk.v1.setup_intents.retrieve(secret.group(1))
-    assert si.customer == case.customer and si.usage == "off_session"
-    assert si.status == "requires_payment_method"
-    # Back from Stripe with a SetupIntent that did not succeed: nothing is charged.
-    back = await http.get(f"/pay/{token}/card-return?setup_intent={si.id}&lang=en")
-    shown = (await http.get(back.headers["location"])).text
-    assert "Your card was not saved." in shown
-    assert StripeControl(live).charge_count(case.invoice) == 1
