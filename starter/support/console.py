@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -61,6 +61,7 @@ FLASH_COOKIE = "dunning_console_flash"
 # An Update waits for a worker to run the validator and the handler: allow more than a query.
 ACTION_TIMEOUT_SECONDS = 15.0
 REPORT_MODULE = "starter.support.report"
+REPORT_PAGE_MODULE = "starter.support.report_page"
 HEADERS = {
     # One script of our own (times in the reader's zone), styles from our own stylesheet,
     # forms only to ourselves.
@@ -156,14 +157,13 @@ def console_router() -> APIRouter:
         )
 
     @router.get("/report", dependencies=GATE)
-    async def report(request: Request, days: int = 30) -> Response:
+    async def report(request: Request) -> Response:
         if importlib.util.find_spec(REPORT_MODULE) is None:
             return _message(request, 404, "Not available", "The recovery report is not installed.")
         # Imported on use: the report module is optional for the console.
-        compute = importlib.import_module(REPORT_MODULE).compute_report
-        since = datetime.now(UTC) - timedelta(days=days) if days > 0 else None
-        figures = await lq.run_query(get_ledger(request), lambda s: compute(s, since))
-        return _page(request, "report.html.j2", report_data=figures, days=days, since=since)
+        query = importlib.import_module(REPORT_PAGE_MODULE).PageQuery.parse(request.query_params)
+        figures = await lq.run_query(get_ledger(request), query.compute)
+        return _page(request, "report.html.j2", query=query, page=figures)
 
     @router.get("/cases/{invoice_id}", dependencies=GATE)
     async def case_page(request: Request, invoice_id: str) -> Response:

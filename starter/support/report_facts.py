@@ -117,7 +117,9 @@ def _insert(session: Session, table: Table) -> Any:
 def refresh(session: Session) -> int:
     """Add the outcomes recorded since the last run; returns how many were added."""
     mark = int(session.scalar(select(func.coalesce(func.max(facts.c.outcome_id), 0))) or 0)
-    recent = CaseOutcome.id > mark - MARGIN
+    # Checked before the select list's subqueries run: the margin's rows are mostly in already.
+    known = select(facts.c.outcome_id).where(facts.c.outcome_id == CaseOutcome.id).exists()
+    new = and_(CaseOutcome.id > mark - MARGIN, ~known)
     recovered = CaseOutcome.outcome == "recovered"
     rows = (
         select(
@@ -144,7 +146,19 @@ def refresh(session: Session) -> int:
             ),
         )
         .join(Case, Case.invoice_id == CaseOutcome.invoice_id)
-        .where(recent)
+        .where(new)
+    )
+    # Channels first: once its facts row is in, an outcome is no longer new.
+    channels = (
+        select(CaseOutcome.id, Notification.channel)
+        .join(Notification, Notification.invoice_id == CaseOutcome.invoice_id)
+        .where(new, sent_before(CaseOutcome.closed_at))
+        .distinct()
+    )
+    session.execute(
+        _insert(session, fact_channels)
+        .from_select(["outcome_id", "channel"], channels)
+        .on_conflict_do_nothing(index_elements=["outcome_id", "channel"])
     )
     columns = [column.name for column in facts.columns]
     result: Any = session.execute(
@@ -153,16 +167,5 @@ def refresh(session: Session) -> int:
         .on_conflict_do_nothing(index_elements=["outcome_id"])
     )
     added = result.rowcount
-    channels = (
-        select(CaseOutcome.id, Notification.channel)
-        .join(Notification, Notification.invoice_id == CaseOutcome.invoice_id)
-        .where(recent, sent_before(CaseOutcome.closed_at))
-        .distinct()
-    )
-    session.execute(
-        _insert(session, fact_channels)
-        .from_select(["outcome_id", "channel"], channels)
-        .on_conflict_do_nothing(index_elements=["outcome_id", "channel"])
-    )
     session.commit()
     return int(added or 0)

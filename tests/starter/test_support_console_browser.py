@@ -136,3 +136,48 @@ async def test_times_are_shown_in_the_readers_zone(
     utc = await shown.get_attribute("title")
     assert utc is not None and utc.endswith(" UTC") and utc != text
     await context.close()
+
+
+async def test_report_page_draws_its_charts_with_nothing_fetched_elsewhere(
+    chromium: Any, served_console: BackgroundServer, ledger: Ledger
+) -> None:
+    from playwright.async_api import Request, Route, expect
+
+    from tests.starter.test_report_by import seed
+
+    experiment = f"exp_{uuid.uuid4().hex[:8]}"
+    seed(ledger, experiment)
+    local, outside, problems = served_console.url, [], []
+    page = await chromium.new_page()
+
+    async def only_local(route: Route, request: Request) -> None:
+        if request.url.startswith(local):
+            await route.continue_()
+        else:
+            outside.append(request.url)
+            await route.abort()
+
+    await page.route("**/*", only_local)
+    # Errors only: a Content-Security-Policy violation (an inline style, say) is one.
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    await page.goto(f"{local}/support/login")
+    await page.fill("#token", TOKEN)
+    await page.click("#login button[type=submit]")
+    await page.goto(f"{local}/support/report?days=0&experiment={experiment}&min_effect=0.3")
+
+    for chart in ("#chart-curve", "#chart-step", "#chart-channel"):
+        svg = page.locator(f"{chart} svg")
+        await expect(svg).to_be_visible()
+        box = await svg.bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 100, chart
+    await expect(page.locator("#chart-curve svg text", has_text="control")).to_have_count(1)
+    await expect(page.locator("#experiment")).to_contain_text("not enough data")
+    await expect(page.locator("#group-variant tbody tr")).to_have_count(2)
+
+    await page.fill("#filter-variant", "B")
+    await page.click("#report-window button[type=submit]")
+    await expect(page.locator("#group-variant tbody tr")).to_have_count(1)
+    assert "variant=B" in page.url
+    assert outside == [] and problems == [], (outside, problems)
+    await page.close()
