@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from models import dunning as m
+from models.predunning import CARD_UPDATED_SIGNAL, CardUpdatedInput
 from starter.webhooks import payloads as p
 from workflows import search_attributes as sa
 
@@ -36,6 +37,16 @@ class SignalCase:
 
 
 @dataclass(frozen=True)
+class SignalPreDunning:
+    """Signal every running card-expiry warning (PreDunningWorkflow) of a customer."""
+
+    customer: str
+    signal: str
+    arg: BaseModel
+    request_id: str
+
+
+@dataclass(frozen=True)
 class SignalMatching:
     """Signal every running case whose search attribute `attribute` equals `value`."""
 
@@ -47,6 +58,8 @@ class SignalMatching:
     also_invoice: str | None = None
     # The case whose own Stripe call caused the event: it knows already.
     except_workflow: str | None = None
+    # The customer's card-expiry warnings to end as well (a new card reached Stripe).
+    predunning: SignalPreDunning | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +175,11 @@ def _method_updated(customer: str, event: p.Event, payment_method: str | None) -
     # One new card arrives as payment_method.attached, customer.updated and often
     # setup_intent.succeeded: the card's id makes them one signal per case.
     request_id = f"card:{payment_method}" if payment_method else f"event:{event.id}"
-    return SignalMatching("CustomerId", customer, "payment_method_updated", arg, request_id)
+    warning = CardUpdatedInput(stripe_event_id=event.id, payment_method_id=payment_method)
+    predunning = SignalPreDunning(customer, CARD_UPDATED_SIGNAL, warning, request_id)
+    return SignalMatching(
+        "CustomerId", customer, "payment_method_updated", arg, request_id, predunning=predunning
+    )
 
 
 def _pm_attached(event: p.Event) -> Plan:
