@@ -8,17 +8,16 @@ resolves it once, so the case's history records how its customer was reached.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel.core import get_global
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import CustomerPreference, utcnow
-from models.store import insert_ignore
 from policies.case_facts import get
 from policies.schema import Channel
 
@@ -62,9 +61,17 @@ def check_phone(number: str, country: str | None = None) -> str:
 
 
 def country_timezone(country: str | None) -> str | None:
-    """The main zone of a country (CLDR's first zone: Europe/Madrid for ES)."""
+    """A country's most common zone, from CLDR: the metazone most of its zones share, and in
+    it the zone Windows uses as that metazone's main one (Europe/Madrid's rules for ES,
+    America/New_York for US). Countries spanning zones need the customer's own zone for
+    precision (preferences, or Stripe metadata `timezone`)."""
     zones = get_global("territory_zones").get((country or "").upper()) or []
-    return zones[0] if zones else None
+    if not zones:
+        return None
+    metazones = get_global("meta_zones")
+    golden = set(get_global("windows_zone_mapping").values())
+    counts = Counter(metazones.get(zone) for zone in zones)
+    return max(zones, key=lambda z: (counts[metazones.get(z)], z in golden))
 
 
 @dataclass(frozen=True)
@@ -96,14 +103,12 @@ class PreferenceStore:
     def set(self, customer_id: str, by: str, **changes: Any) -> Preferences:
         """Change the given fields (None leaves a field as it is, "" clears it)."""
         values = {k: (v or None) for k, v in changes.items() if v is not None}
+        base = {"customer_id": customer_id, "updated_by": by[:255], "updated_at": utcnow()}
         with self.sessions.begin() as session:
-            base = {"customer_id": customer_id, "updated_by": by[:255], "updated_at": utcnow()}
-            if not insert_ignore(session, CustomerPreference, {**base, **values}):
-                row = session.scalars(
-                    select(CustomerPreference)
-                    .where(CustomerPreference.customer_id == customer_id)
-                    .with_for_update()
-                ).one()
+            row = session.get(CustomerPreference, customer_id, with_for_update=True)
+            if row is None:
+                session.add(CustomerPreference(**base, **values))
+            else:
                 for key, value in {**base, **values}.items():
                     setattr(row, key, value)
         found = self.get(customer_id)

@@ -74,6 +74,13 @@ def _apply_customer_params(
     if "preferred_locales" in params:
         locales = params["preferred_locales"]
         cust["preferred_locales"] = [] if locales == "" else list(locales)
+    if "address" in params:
+        # Stripe: an address hash (city, country, line1, line2, postal_code, state); "" unsets.
+        given = params["address"]
+        keys = ("city", "country", "line1", "line2", "postal_code", "state")
+        cust["address"] = (
+            {k: (given.get(k) or None) for k in keys} if isinstance(given, dict) else None
+        )
     apply_metadata(cust, params.get("metadata"))
     if params.get("payment_method"):
         attach(core, ctx, params["payment_method"], cust["id"], "payment_method")
