@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from models.predunning import (
@@ -112,28 +113,37 @@ class PreDunningWorkflow:
 
     async def _send(self, message: Literal["warning", "reminder"]) -> None:
         workflow_id = workflow.info().workflow_id
-        result = await workflow.execute_activity(
-            "send_predunning_email",
-            PreDunningMessageInput(
-                workflow_id=workflow_id, message=message, card=self.warning.card
-            ),
-            result_type=PreDunningMessageResult,
-            summary=f"Email: card expiry {message}",
-            **EMAIL_CALL,
-        )
+        try:
+            result = await workflow.execute_activity(
+                "send_predunning_email",
+                PreDunningMessageInput(
+                    workflow_id=workflow_id, message=message, card=self.warning.card
+                ),
+                result_type=PreDunningMessageResult,
+                summary=f"Email: card expiry {message}",
+                **EMAIL_CALL,
+            )
+        except ActivityError:
+            # SendGrid refused for a day: the warning goes on to the renewal without it.
+            self.warning.messages.append(f"{message}: failed")
+            return
         if result.status == "card_updated":
             self.warning.end(PreDunningStatus.CARD_UPDATED, result.detail or "card updated")
             return
         self.warning.messages.append(f"{message}: {result.status}")
 
     async def _check_renewal(self) -> RenewalCheckResult:
-        result: RenewalCheckResult = await workflow.execute_activity(
-            "check_renewal",
-            RenewalCheckInput(card=self.warning.card),
-            result_type=RenewalCheckResult,
-            summary="Read the renewal and the default card from Stripe",
-            **STRIPE_CALL,
-        )
+        try:
+            result: RenewalCheckResult = await workflow.execute_activity(
+                "check_renewal",
+                RenewalCheckInput(card=self.warning.card),
+                result_type=RenewalCheckResult,
+                summary="Read the renewal and the default card from Stripe",
+                **STRIPE_CALL,
+            )
+        except ActivityError as err:
+            # Stripe unreachable for hours: looked at again within the give-up window.
+            return RenewalCheckResult(status=None, detail=f"Stripe not read: {err.message}")
         return result
 
     async def _record(self, status: PreDunningStatus) -> None:

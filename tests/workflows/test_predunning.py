@@ -24,6 +24,7 @@ from starter.webhooks.routing import SignalMatching, plan
 from tests.deadline import eventually
 from tests.workflows.predunning_helpers import (
     DAY,
+    account_updater,
     expiring,
     predunning_worker,
     renew,
@@ -122,6 +123,36 @@ async def test_renewal_ends_the_warning_after_the_reminder(
     ]
     assert keys == [f"{made.workflow_id}:warning", f"{made.workflow_id}:reminder"]
     assert ledger_status(ledger, made.workflow_id) == outcome.value
+
+
+async def test_a_card_the_updater_renewed_gets_no_reminder(
+    time_env: WorkflowEnvironment, settings, ledger, executor
+) -> None:
+    # No webhook for it: the reminder's own look at the card finds the new expiry.
+    made = expiring(settings, renews_in=3 * DAY + 3600)
+    client = time_env.client
+    async with predunning_worker(client, settings, ledger, executor) as task_queue:
+        handle = await client.start_workflow(
+            PreDunningWorkflow.run,
+            PreDunningInput(card=made.card(), reminder_days=3),
+            id=made.workflow_id,
+            task_queue=task_queue,
+        )
+        await eventually(
+            lambda: handle.query(PreDunningWorkflow.status),
+            lambda s: s.messages == ["warning: sent"],
+            what="warning sent",
+        )
+        account_updater(settings, made.payment_method, made.exp_year + 4)
+        result = await handle.result()
+
+    assert (result.status, result.ended_by) == (
+        PreDunningStatus.CARD_UPDATED,
+        "the card's expiry was renewed",
+    )
+    assert result.messages == ["warning: sent"]
+    assert len(warnings_sent(settings, made.workflow_id)) == 1
+    assert ledger_status(ledger, made.workflow_id) == "card_updated"
 
 
 async def test_card_update_webhook_ends_the_warning(
