@@ -19,7 +19,18 @@ from typing import Any, cast
 from sqlalchemy import Column, ColumnElement, CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.ledger import Attempt, Case, CaseOutcome, ChannelOptOut, Notification, SupportAction
+from models.ledger import (
+    Attempt,
+    Case,
+    CaseFeedback,
+    CaseOutcome,
+    ChannelOptOut,
+    CustomerAction,
+    CustomerPreference,
+    Notification,
+    PreDunningCase,
+    SupportAction,
+)
 from models.store import Ledger
 from models.stripe_events import FINAL_STATUSES, StripeEvent
 
@@ -35,6 +46,11 @@ PERSONAL: dict[str, frozenset[str]] = {
     "outcomes": frozenset({"reason"}),
     # payload: the verified event body, kept only until the relay has applied it.
     "stripe_events": frozenset({"error", "payload"}),
+    # How to reach them: the number, and where and in which language they live.
+    "customer_preferences": frozenset({"phone", "timezone", "locale"}),
+    # What the customer wrote or chose on the payment page (a message to support, a card id).
+    "customer_actions": frozenset({"detail"}),
+    "case_feedback": frozenset({"text"}),
 }
 # Text columns deliberately kept: ids, codes and machine-written states, no personal data.
 # Staff names in support_actions.by are the company's audit trail, not the customer's data.
@@ -49,6 +65,7 @@ KEPT: dict[str, frozenset[str]] = {
             "policy",
             "segment",
             "experiment",
+            "variant",
             "first_decline_code",
             "stripe_event_id",
         }
@@ -75,8 +92,28 @@ KEPT: dict[str, frozenset[str]] = {
     # The SMS suppression list: a number that texted STOP must never be texted again, so the
     # number stays (a forgotten customer's number would otherwise be texted by a new case).
     "channel_opt_outs": frozenset({"channel", "address", "source"}),
+    # Channel choices and opt-outs stay for the same reason: a forgotten customer who opted
+    # out of email must not be emailed by a later case.
+    "customer_preferences": frozenset({"customer_id", "channels", "opted_out", "updated_by"}),
+    "customer_actions": frozenset({"invoice_id", "request_id", "action", "result"}),
+    "case_feedback": frozenset({"invoice_id", "reason", "outcome"}),
+    "predunning_cases": frozenset(
+        {"workflow_id", "customer_id", "subscription_id", "payment_method_id", "status"}
+    ),
 }
-_MODELS = (Case, Attempt, Notification, SupportAction, CaseOutcome, StripeEvent, ChannelOptOut)
+_MODELS = (
+    Case,
+    Attempt,
+    Notification,
+    SupportAction,
+    CaseOutcome,
+    StripeEvent,
+    ChannelOptOut,
+    CustomerPreference,
+    CustomerAction,
+    CaseFeedback,
+    PreDunningCase,
+)
 
 
 @dataclass
@@ -129,6 +166,13 @@ def forget_customer(ledger: Ledger, customer: str) -> ErasureResult:
                 session, SupportAction, SupportAction.invoice_id.in_(invoices)
             ),
             "outcomes": _scrub(session, CaseOutcome, CaseOutcome.invoice_id.in_(invoices)),
+            "customer_preferences": _scrub(
+                session, CustomerPreference, CustomerPreference.customer_id == customer
+            ),
+            "customer_actions": _scrub(
+                session, CustomerAction, CustomerAction.invoice_id.in_(invoices)
+            ),
+            "case_feedback": _scrub(session, CaseFeedback, CaseFeedback.invoice_id.in_(invoices)),
             # Events name their object: the customer, its invoices or its subscriptions.
             "stripe_events": _scrub_events(session, {customer, *invoices, *subscriptions}),
         }

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from models.activities import REACHED, CaseEvent
+    from models.activities import REACHED, CaseEvent, InvoiceContextResult
     from models.dunning import Outcome
     from policies import engine
     from policies.engine import Trigger
@@ -36,6 +36,14 @@ ASKED_FOR = {
     DeclineClass.AUTHENTICATION: "authentication of the payment",
     DeclineClass.SOFT: "payment",
 }
+
+
+def preferred(channels: tuple[Channel, ...], context: InvoiceContextResult | None) -> list[Channel]:
+    """The step's channels the customer prefers, in their order; all of the step's when they
+    prefer none of them (a preference never silences a message)."""
+    liked = context.preferred_channels if context is not None else []
+    chosen = [c for c in liked if c in channels]
+    return chosen or list(channels)
 
 
 class CaseSteps:
@@ -171,8 +179,10 @@ class CaseSteps:
         that reaches the customer (`first`). Returns the channels that reached them."""
         reached: list[Channel] = []
         context = self.case.context
-        for channel in notify.channels:
-            if channel in self.case.reach.opted_out:
+        for channel in preferred(notify.channels, context):
+            if channel in self.case.reach.opted_out or (
+                context is not None and channel in context.opted_out_channels
+            ):
                 self.case.log(f"{template} {channel} skipped: the customer opted out")
                 continue
             if channel == "sms" and context is not None and not context.phone:

@@ -159,4 +159,14 @@ def _exit_code(code: object) -> int:
 
 
 # Command modules (each adds its commands to `app`): one name per module.
-from starter.cli import explain, ops, privacy, report, simulate, stack, support  # noqa: E402, F401
+from starter.cli import (  # noqa: E402, F401
+    customers,
+    explain,
+    ops,
+    privacy,
+    report,
+    schedules,
+    simulate,
+    stack,
+    support,
+)

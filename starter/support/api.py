@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -97,8 +98,8 @@ async def idempotency_key(
     return checked
 
 
-def support_router(settings: Settings | None = None) -> APIRouter:
-    """The `/api/cases` routes; the token comes from `settings`, else from the app's settings."""
+def support_auth(settings: Settings | None = None) -> Callable[..., Awaitable[None]]:
+    """The support token check; the token comes from `settings`, else the app's settings."""
 
     async def require_token(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
@@ -114,11 +115,16 @@ def support_router(settings: Settings | None = None) -> APIRouter:
                 401, "missing or wrong support token", headers={"WWW-Authenticate": "Bearer"}
             )
 
+    return require_token
+
+
+def support_router(settings: Settings | None = None) -> APIRouter:
+    """The `/api/cases` routes."""
     router = APIRouter(
         prefix="/api/cases",
         tags=["support"],
         route_class=SupportRoute,
-        dependencies=[Depends(require_token)],
+        dependencies=[Depends(support_auth(settings))],
         responses=ERRORS,
     )
 
@@ -269,3 +275,7 @@ def install_support_routes(app: FastAPI, settings: Settings) -> None:
             settings.dunning_env,
         )
     app.include_router(support_router(settings))
+    # Imported here: it builds on this module's token check and error shapes.
+    from starter.support.preferences_api import preferences_router
+
+    app.include_router(preferences_router(settings))

@@ -10,7 +10,16 @@ import pytest
 from sqlalchemy import select
 
 from models import erasure
-from models.ledger import Attempt, Case, CaseOutcome, Notification, SupportAction
+from models.ledger import (
+    Attempt,
+    Case,
+    CaseFeedback,
+    CaseOutcome,
+    CustomerAction,
+    Notification,
+    SupportAction,
+)
+from models.preferences import PreferenceStore
 from models.store import Ledger
 from models.stripe_events import StripeEvent
 
@@ -51,6 +60,17 @@ def seed_customer(ledger: Ledger, closed: bool = True) -> tuple[str, str]:
                 event_created=NOW, status="failed", error=f"bad address ada.{tag}@example.org",
             )
         )  # fmt: skip
+        session.add(
+            CustomerAction(
+                invoice_id=invoice, request_id=f"page-{tag}", action="contact",
+                detail="Ada here: call me on +44 20 7946 0000", result="sent", at=NOW,
+            )
+        )  # fmt: skip
+        session.add(CaseFeedback(invoice_id=invoice, reason="other", text="Ada: too dear"))
+    PreferenceStore(ledger.sessions).set(
+        customer, "ops", phone="+442079460000", timezone="Europe/London", locale="en-GB",
+        opted_out="email",
+    )  # fmt: skip
     if closed:
         ledger.record_outcome(
             invoice, "recovered", currency="eur", attempts=1, amount_recovered=4900,
@@ -70,8 +90,14 @@ def test_forget_scrubs_personal_data_and_keeps_the_figures(ledger: Ledger) -> No
     result = erasure.forget_customer(ledger, customer)
     assert result.invoices == [invoice]
     assert result.rows == {
-        "cases": 1, "notifications": 1, "support_actions": 1, "outcomes": 1, "stripe_events": 1
+        "cases": 1, "notifications": 1, "support_actions": 1, "outcomes": 1, "stripe_events": 1,
+        "customer_preferences": 1, "customer_actions": 1, "case_feedback": 1,
     }  # fmt: skip
+    prefs = PreferenceStore(ledger.sessions).get(customer)
+    assert prefs is not None and (prefs.phone, prefs.timezone, prefs.locale) == (None, None, None)
+    assert prefs.opted_out == ["email"]  # an opt-out outlives the erasure
+    (page,) = rows(ledger, CustomerAction, invoice)
+    assert (page.detail, page.action) == (None, "contact")
 
     (case,) = rows(ledger, Case, invoice)
     assert (case.customer_email, case.customer_name) == (None, None)
