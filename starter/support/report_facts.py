@@ -45,6 +45,8 @@ from models.ledger import Attempt, Case, CaseOutcome, Notification
 from starter.support.report_channels import SENT
 
 MARGIN = 10_000
+# Up to this many new outcomes, per-outcome index lookups beat hash joins of whole tables.
+FEW = 2_000
 TS = DateTime(timezone=True)
 metadata = MetaData()
 facts = Table(
@@ -92,21 +94,26 @@ def seconds_between(session: Session, start: Any, end: Any) -> Any:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
+def largest(session: Session, *steps: Any) -> Any:
+    """The largest non-null step, else NULL."""
+    # PostgreSQL's greatest() skips NULLs, SQLite's max(a, b, …) returns NULL: hence -1.
+    largest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    return func.nullif(largest(*(func.coalesce(step, -1) for step in steps)), -1)
+
+
 def furthest_step(session: Session, invoice_id: Any, closed_at: Any, *more: Any) -> Any:
     """The highest step of the case's charges and messages until `closed_at` (and `more`)."""
     charges = [Attempt.invoice_id == invoice_id]
     if closed_at is not None:
         charges.append(Attempt.attempted_at <= closed_at)
-    highest = [
+    return largest(
+        session,
         select(func.max(Attempt.step)).where(*charges).scalar_subquery(),
         select(func.max(Notification.step))
         .where(Notification.invoice_id == invoice_id, sent_before(closed_at))
         .scalar_subquery(),
         *more,
-    ]
-    # PostgreSQL's greatest() skips NULLs, SQLite's max(a, b, …) returns NULL: hence -1.
-    largest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    return func.nullif(largest(*(func.coalesce(step, -1) for step in highest)), -1)
+    )
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -117,37 +124,11 @@ def _insert(session: Session, table: Table) -> Any:
 def refresh(session: Session) -> int:
     """Add the outcomes recorded since the last run; returns how many were added."""
     mark = int(session.scalar(select(func.coalesce(func.max(facts.c.outcome_id), 0))) or 0)
-    # Checked before the select list's subqueries run: the margin's rows are mostly in already.
     known = select(facts.c.outcome_id).where(facts.c.outcome_id == CaseOutcome.id).exists()
     new = and_(CaseOutcome.id > mark - MARGIN, ~known)
-    recovered = CaseOutcome.outcome == "recovered"
-    rows = (
-        select(
-            CaseOutcome.id,
-            Case.invoice_id,
-            Case.opened_at,
-            CaseOutcome.closed_at,
-            Case.segment,
-            Case.policy,
-            Case.experiment,
-            Case.variant,
-            Case.first_decline_code,
-            CaseOutcome.currency,
-            CaseOutcome.outcome,
-            case((recovered, CaseOutcome.amount_recovered), else_=literal(0)),
-            CaseOutcome.recovered_step,
-            case((recovered, seconds_between(session, Case.opened_at, CaseOutcome.closed_at))),
-            select(func.count())
-            .where(Notification.invoice_id == Case.invoice_id, sent_before(CaseOutcome.closed_at))
-            .scalar_subquery(),
-            select(func.count()).where(Attempt.invoice_id == Case.invoice_id).scalar_subquery(),
-            furthest_step(
-                session, Case.invoice_id, CaseOutcome.closed_at, CaseOutcome.recovered_step
-            ),
-        )
-        .join(Case, Case.invoice_id == CaseOutcome.invoice_id)
-        .where(new)
-    )
+    waiting = int(session.scalar(select(func.count()).where(new)) or 0)
+    if not waiting:
+        return 0
     # Channels first: once its facts row is in, an outcome is no longer new.
     channels = (
         select(CaseOutcome.id, Notification.channel)
@@ -160,12 +141,90 @@ def refresh(session: Session) -> int:
         .from_select(["outcome_id", "channel"], channels)
         .on_conflict_do_nothing(index_elements=["outcome_id", "channel"])
     )
+    # A few: an index lookup per outcome. Many (the first run, a backlog): one pass of joins.
+    rows = _few(session, new) if waiting <= FEW else _many(session, new)
     columns = [column.name for column in facts.columns]
     result: Any = session.execute(
         _insert(session, facts)
         .from_select(columns, rows)
         .on_conflict_do_nothing(index_elements=["outcome_id"])
     )
-    added = result.rowcount
     session.commit()
-    return int(added or 0)
+    return int(result.rowcount or 0)
+
+
+def _case_columns(session: Session) -> list[Any]:
+    recovered = CaseOutcome.outcome == "recovered"
+    return [
+        CaseOutcome.id,
+        Case.invoice_id,
+        Case.opened_at,
+        CaseOutcome.closed_at,
+        Case.segment,
+        Case.policy,
+        Case.experiment,
+        Case.variant,
+        Case.first_decline_code,
+        CaseOutcome.currency,
+        CaseOutcome.outcome,
+        case((recovered, CaseOutcome.amount_recovered), else_=literal(0)),
+        CaseOutcome.recovered_step,
+        case((recovered, seconds_between(session, Case.opened_at, CaseOutcome.closed_at))),
+    ]
+
+
+def _few(session: Session, new: Any) -> Any:
+    return (
+        select(
+            *_case_columns(session),
+            select(func.count())
+            .where(Notification.invoice_id == Case.invoice_id, sent_before(CaseOutcome.closed_at))
+            .scalar_subquery(),
+            select(func.count()).where(Attempt.invoice_id == Case.invoice_id).scalar_subquery(),
+            furthest_step(
+                session, Case.invoice_id, CaseOutcome.closed_at, CaseOutcome.recovered_step
+            ),
+        )
+        .join(Case, Case.invoice_id == CaseOutcome.invoice_id)
+        .where(new)
+    )
+
+
+def _many(session: Session, new: Any) -> Any:
+    ids = select(CaseOutcome.id, CaseOutcome.invoice_id, CaseOutcome.closed_at).where(new)
+    waiting = ids.subquery("waiting")
+    before = Attempt.attempted_at <= waiting.c.closed_at
+    charges = (
+        select(
+            waiting.c.id,
+            func.count().label("n"),
+            func.max(case((before, Attempt.step))).label("step"),
+        )
+        .join(Attempt, Attempt.invoice_id == waiting.c.invoice_id)
+        .group_by(waiting.c.id)
+        .subquery("charges")
+    )
+    waiting_too = ids.subquery("waiting_too")
+    messages = (
+        select(
+            waiting_too.c.id,
+            func.count().label("n"),
+            func.max(Notification.step).label("step"),
+        )
+        .join(Notification, Notification.invoice_id == waiting_too.c.invoice_id)
+        .where(sent_before(waiting_too.c.closed_at))
+        .group_by(waiting_too.c.id)
+        .subquery("messages")
+    )
+    return (
+        select(
+            *_case_columns(session),
+            func.coalesce(messages.c.n, 0),
+            func.coalesce(charges.c.n, 0),
+            largest(session, charges.c.step, messages.c.step, CaseOutcome.recovered_step),
+        )
+        .join(Case, Case.invoice_id == CaseOutcome.invoice_id)
+        .outerjoin(charges, charges.c.id == CaseOutcome.id)
+        .outerjoin(messages, messages.c.id == CaseOutcome.id)
+        .where(new)
+    )

@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from models.ledger import Notification
 from models.migrate import upgrade_to_head
 from models.notification_store import NotificationStore
 from models.store import Ledger, make_engine
+from starter.support import report_facts
 from starter.support.report_by import Filters, GroupRow, GroupTable, compute_by
 from starter.support.report_experiment import NoControl, compute_grouped
 from starter.support.report_stats import sample_size
@@ -188,17 +189,40 @@ def test_experiment_comparison_waits_for_the_sample_size(ledger: Ledger) -> None
     assert arm.revenue_per_case["usd"].difference == pytest.approx(4000 / 3 - 3000 / 3)
 
 
-def test_sqlite_gives_the_same_tables(ledger: Ledger, experiment: str, tmp_path: Path) -> None:
+EVERYTHING = ("segment", "policy", "variant", "decline_code", "channel", "step")
+
+
+def test_the_rollup_built_in_one_pass_is_the_same(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog of outcomes (the first report after the migration) is joined in one pass."""
+    one_by_one, in_one_pass = f"exp_{uuid.uuid4().hex[:8]}", f"exp_{uuid.uuid4().hex[:8]}"
+    seed(ledger, one_by_one)
+    expected = tables(ledger, one_by_one, *EVERYTHING)
+    monkeypatch.setattr(report_facts, "FEW", 0)
+    seed(ledger, in_one_pass)
+
+    assert tables(ledger, in_one_pass, *EVERYTHING) == expected
+
+
+def test_sqlite_gives_the_same_tables(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The dev default: percentiles are taken in Python there."""
+    fresh = f"exp_{uuid.uuid4().hex[:8]}"
+    seed(ledger, fresh)
+    expected = tables(ledger, fresh, *EVERYTHING)
     url = f"sqlite:///{tmp_path}/ledger.db"
     upgrade_to_head(url)
     lite = Ledger(make_engine(url))
     other = f"exp_{uuid.uuid4().hex[:8]}"
     seed(lite, other)
-    fresh = f"exp_{uuid.uuid4().hex[:8]}"
-    seed(ledger, fresh)
-    everything = ("segment", "policy", "variant", "decline_code", "channel", "step")
     try:
-        assert tables(lite, other, *everything) == tables(ledger, fresh, *everything)
+        assert tables(lite, other, *EVERYTHING) == expected
+        monkeypatch.setattr(report_facts, "FEW", 0)
+        with lite.sessions.begin() as session:
+            session.execute(delete(report_facts.facts))
+            session.execute(delete(report_facts.fact_channels))
+        assert tables(lite, other, *EVERYTHING) == expected
     finally:
         lite.engine.dispose()
