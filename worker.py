@@ -14,7 +14,7 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,12 +26,14 @@ from activities.email import EmailActivities, make_sendgrid_client
 from activities.in_app import InAppActivities
 from activities.ledger import LedgerActivities
 from activities.merchant_webhooks import MerchantWebhookActivities
+from activities.message_copy import PageLink
 from activities.sms import SmsActivities
 from activities.stripe_billing import StripeActivities
 from activities.stripe_subscriptions import StripeSubscriptionActivities
 from activities.twilio_client import make_twilio_client
 from models.channel_store import ChannelStore
 from models.notification_store import NotificationStore
+from models.pay_links import link_expiry, pay_url, signing_keys
 from models.reconcile import reconcile_every
 from models.settings import EncryptionConfigError, Settings, get_settings
 from models.store import Ledger, make_engine
@@ -75,6 +77,20 @@ class Activities:
         ]
 
 
+def payment_page_link(settings: Settings) -> PageLink | None:
+    """The payment page's link for a case's messages, when DUNNING_LINK_SECRET and
+    DUNNING_PUBLIC_URL are set (else messages link to Stripe's hosted invoice page)."""
+    if not signing_keys(settings) or not settings.dunning_public_url.strip():
+        return None
+
+    def link(invoice_id: str, final_deadline: datetime | None) -> str | None:
+        if final_deadline is None:
+            return None
+        return pay_url(settings, invoice_id, link_expiry(final_deadline))
+
+    return link
+
+
 def build_activities(settings: Settings, ledger: Ledger) -> Activities:
     notifications = NotificationStore(ledger.sessions)
     webhook_urls = settings.merchant_webhook_urls()
@@ -87,6 +103,7 @@ def build_activities(settings: Settings, ledger: Ledger) -> Activities:
             settings.twilio_timeout_seconds,
         )
     public = settings.dunning_public_url.rstrip("/")
+    page_link = payment_page_link(settings)
     return Activities(
         stripe=StripeActivities(
             make_stripe_client(settings),
@@ -101,6 +118,8 @@ def build_activities(settings: Settings, ledger: Ledger) -> Activities:
             notifications,
             sender=settings.dunning_email_from,
             update_payment_url=settings.dunning_update_payment_url,
+            channels=ChannelStore(ledger.sessions),
+            page_link=page_link,
         ),
         ledger=LedgerActivities(ledger),
         sms=SmsActivities(
@@ -110,8 +129,9 @@ def build_activities(settings: Settings, ledger: Ledger) -> Activities:
             sender=settings.twilio_from,
             update_payment_url=settings.dunning_update_payment_url,
             status_callback=f"{public}/webhooks/twilio" if public else None,
+            page_link=page_link,
         ),
-        in_app=InAppActivities(notifications, settings.dunning_update_payment_url),
+        in_app=InAppActivities(notifications, settings.dunning_update_payment_url, page_link),
         webhooks=MerchantWebhookActivities(
             httpx.Client(timeout=settings.dunning_webhook_timeout_seconds),
             notifications,

@@ -25,7 +25,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.email_render import RenderedEmail, message_context, render_email
 from activities.failures import compact_failures
+from activities.message_copy import PageLink
 from models.activities import SendEmailInput, SendEmailResult
+from models.channel_store import ChannelStore
 from models.ledger import Notification, utcnow
 from models.notification_store import NotificationStore
 from models.settings import Settings
@@ -71,12 +73,17 @@ class EmailActivities:
         sender: str,
         update_payment_url: str = "",
         min_unlisted_age: timedelta = MIN_UNLISTED_AGE,
+        channels: ChannelStore | None = None,
+        page_link: PageLink | None = None,
     ) -> None:
         self.client = client
         self.notifications = notifications
         self.sender = sender
         self.update_payment_url = update_payment_url
         self.min_unlisted_age = min_unlisted_age
+        # The suppression list (an unsubscribe or spam report from SendGrid's events).
+        self.channels = channels
+        self.page_link = page_link
 
     @activity.defn(name="send_email")
     @compact_failures
@@ -89,7 +96,8 @@ class EmailActivities:
 
     def _send(self, input: SendEmailInput) -> SendEmailResult:
         assert input.template is not None
-        rendered = render_email(input.template, message_context(input, self.update_payment_url))
+        context = message_context(input, self.update_payment_url, self.page_link)
+        rendered = render_email(input.template, context)
         attempt = activity.info().attempt
         claimed, row = self.notifications.claim(
             attempt=attempt,
@@ -114,6 +122,11 @@ class EmailActivities:
                 provider_message_id=row.provider_message_id,
                 detail=f"already {row.status}",
             )
+        address = input.to_email
+        if address and self.channels is not None and self.channels.is_opted_out("email", address):
+            detail = "the address unsubscribed (SendGrid event)"
+            self.notifications.settle(input.dedupe_key, "opted_out", error=detail)
+            return SendEmailResult(dedupe_key=input.dedupe_key, status="skipped", detail=detail)
         return self._deliver(input, rendered)
 
     def _deliver(self, input: SendEmailInput, rendered: RenderedEmail) -> SendEmailResult:

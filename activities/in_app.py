@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.email_render import EmailContext, message_context, render_email
 from activities.failures import compact_failures
+from activities.message_copy import PageLink
 from activities.sms_render import render_text
 from models.activities import NotificationInput, NotificationResult, channel_key
 from models.notification_store import NotificationStore
@@ -29,9 +30,15 @@ def render_notice(
 
 
 class InAppActivities:
-    def __init__(self, notifications: NotificationStore, update_payment_url: str = "") -> None:
+    def __init__(
+        self,
+        notifications: NotificationStore,
+        update_payment_url: str = "",
+        page_link: PageLink | None = None,
+    ) -> None:
         self.notifications = notifications
         self.update_payment_url = update_payment_url
+        self.page_link = page_link
 
     @activity.defn(name="send_in_app")
     @compact_failures
@@ -42,7 +49,7 @@ class InAppActivities:
             )
         key = channel_key(input.dedupe_key, "in_app")
         subject, text = render_notice(
-            input.template, message_context(input, self.update_payment_url)
+            input.template, message_context(input, self.update_payment_url, self.page_link)
         )
         new = self.notifications.record(
             invoice_id=input.invoice_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gettext
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
@@ -81,10 +82,20 @@ class EmailContext(BaseModel):
     variant: str | None = None
 
 
-def message_context(input: NotificationInput, update_payment_url: str = "") -> EmailContext:
+# The payment page's link for (invoice, final deadline), or None when the page is off: made
+# in the activity from DUNNING_LINK_SECRET, so no token ever sits in a workflow's history.
+PageLink = Callable[[str, datetime | None], str | None]
+
+
+def message_context(
+    input: NotificationInput, update_payment_url: str = "", page_link: PageLink | None = None
+) -> EmailContext:
     """What every channel's message says about the case. The link is DUNNING_UPDATE_PAYMENT_URL
     with {customer} and {invoice} filled in, else Stripe's hosted invoice page; the case's
     payment page (`pay_url`) comes before both."""
+    page = input.pay_url or (
+        page_link(input.invoice_id, input.final_deadline) if page_link else None
+    )
     url = input.hosted_invoice_url
     if update_payment_url:
         url = update_payment_url.format(customer=input.customer_id, invoice=input.invoice_id)
@@ -98,7 +109,7 @@ def message_context(input: NotificationInput, update_payment_url: str = "") -> E
         plan_name=input.plan_name,
         hosted_invoice_url=input.hosted_invoice_url,
         update_payment_url=url,
-        pay_url=input.pay_url,
+        pay_url=page,
         action_needed=input.action_needed,
         next_step_at=input.next_step_at,
         final_deadline=input.final_deadline,

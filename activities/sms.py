@@ -26,6 +26,7 @@ from twilio.rest import Client
 
 from activities.email_render import message_context
 from activities.failures import compact_failures
+from activities.message_copy import PageLink
 from activities.sms_render import SmsTooLong, render_sms
 from activities.twilio_client import to_e164
 from models.activities import NotificationInput, NotificationResult, channel_key
@@ -63,6 +64,7 @@ class SmsActivities:
         update_payment_url: str = "",
         status_callback: str | None = None,
         min_unlisted_age: timedelta = MIN_UNLISTED_AGE,
+        page_link: PageLink | None = None,
     ) -> None:
         self.client = client
         self.notifications = notifications
@@ -71,6 +73,7 @@ class SmsActivities:
         self.update_payment_url = update_payment_url
         self.status_callback = status_callback
         self.min_unlisted_age = min_unlisted_age
+        self.page_link = page_link
 
     @activity.defn(name="send_sms")
     @compact_failures
@@ -84,7 +87,8 @@ class SmsActivities:
         problem: tuple[str, str] | None = None
         try:
             phone = to_e164(input.to_phone, input.country) if input.to_phone else None
-            body = render_sms(input.template, message_context(input, self.update_payment_url))
+            context = message_context(input, self.update_payment_url, self.page_link)
+            body = render_sms(input.template, context)
         except SmsTooLong as exc:
             body, problem = "", ("rejected", str(exc))
         except ValueError as exc:

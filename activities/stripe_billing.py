@@ -141,6 +141,7 @@ class StripeActivities:
             case_event_channels=self.case_event_channels,
             policy=policy,
             **(segment.recorded() if segment else {}),
+            message_variant=segment.message_variant if segment else None,
         )
 
     @activity.defn(name="retry_payment")

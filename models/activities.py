@@ -75,6 +75,8 @@ class InvoiceContextResult(BaseModel):
     experiment: str | None = None
     # The experiment arm (sticky per experiment and customer); None outside experiments.
     variant: str | None = None
+    # The template variant of the arm's messages (`reminder.b.subject.j2`); None: the base.
+    message_variant: str | None = None
     # Reaching the customer (models/preferences.py): what support or the customer set, else
     # the Stripe customer, else the policy. Channels in the customer's order; opted-out ones.
     timezone: str | None = None

@@ -217,7 +217,7 @@ class CaseCalls:
             final_action=policy.final.action,
             attempts=case.schedule.attempts,
             timezone=context.timezone,
-            variant=context.variant,
+            variant=context.message_variant,
             plan_name=context.plan_name,
             next_step_at=None if case.closed else self._next_at(),
             **values,  # type: ignore[arg-type]

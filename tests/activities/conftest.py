@@ -8,11 +8,12 @@ import pytest
 
 from activities.email import EmailActivities, make_sendgrid_client
 from activities.stripe_billing import StripeActivities
+from models.activities import SendEmailInput
 from models.notification_store import NotificationStore
 from models.settings import Settings
 from models.store import Ledger
 from models.stripe_reads import make_stripe_client
-from tests.standin_control import FailedInvoice
+from tests.standin_control import FailedInvoice, StripeControl
 
 
 @pytest.fixture
@@ -43,4 +44,24 @@ def open_case(ledger: Ledger, case: FailedInvoice) -> None:
         currency=obj["currency"],
         policy="default",
         opened_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+def message(stripe_control: StripeControl, ledger: Ledger) -> SendEmailInput:
+    case = stripe_control.failed_invoice("pm_card_chargeDeclinedInsufficientFunds")
+    open_case(ledger, case)
+    return SendEmailInput(
+        invoice_id=case.invoice,
+        dedupe_key=f"dunning-{case.invoice}:step:2",
+        template="payment_failed",
+        level="friendly",
+        step=2,
+        to_email="ada@example.com",
+        customer_id=case.customer,
+        customer_name="Ada",
+        locale="de",
+        amount_due=1200,
+        currency="eur",
+        hosted_invoice_url="https://invoice.stripe.com/i/test",
     )

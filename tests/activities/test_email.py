@@ -26,29 +26,8 @@ from models.ledger import Notification, utcnow
 from models.notification_store import NotificationStore
 from models.settings import Settings
 from models.store import Ledger
-from tests.activities.conftest import open_case
 from tests.deadline import eventually_sync
-from tests.standin_control import SendGridControl, StripeControl
-
-
-@pytest.fixture
-def message(stripe_control: StripeControl, ledger: Ledger) -> SendEmailInput:
-    case = stripe_control.failed_invoice("pm_card_chargeDeclinedInsufficientFunds")
-    open_case(ledger, case)
-    return SendEmailInput(
-        invoice_id=case.invoice,
-        dedupe_key=f"dunning-{case.invoice}:step:2",
-        template="payment_failed",
-        level="friendly",
-        step=2,
-        to_email="ada@example.com",
-        customer_id=case.customer,
-        customer_name="Ada",
-        locale="de",
-        amount_due=1200,
-        currency="eur",
-        hosted_invoice_url="https://invoice.stripe.com/i/test",
-    )
+from tests.standin_control import SendGridControl
 
 
 def run(activities: EmailActivities, input: SendEmailInput, attempt: int = 1) -> SendEmailResult:
