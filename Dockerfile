@@ -32,6 +32,7 @@ COPY models ./models
 COPY policies ./policies
 COPY standins ./standins
 COPY templates ./templates
+COPY locales ./locales
 COPY migrations ./migrations
 COPY alembic.ini worker.py README.md ./
 

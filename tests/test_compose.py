@@ -22,6 +22,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from activities.email_render import TEMPLATE_DIR
+from models.i18n import LOCALES_DIR
 from models.settings import Settings
 from workflows.search_attributes import ALL_KEYS
 
@@ -575,6 +576,7 @@ def test_dockerfile_copies_every_package_and_runtime_file() -> None:
         "alembic.ini",
         migrations.parts[0],
         TEMPLATE_DIR.relative_to(ROOT).parts[0],  # email templates, read from the source tree
+        LOCALES_DIR.relative_to(ROOT).parts[0],  # message catalogs, compiled at load
         Path(Settings.model_fields["dunning_policy"].default).parts[0],
     }
     needed = packages | modules | runtime
