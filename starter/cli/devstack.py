@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import signal
 import sys
@@ -143,6 +144,8 @@ def _start(
         TEMPORAL_ADDRESS=address,
         TEMPORAL_NAMESPACE=NAMESPACE,
         DUNNING_POLICY=str(POLICY_DIR / "demo.yaml"),
+        # The demo's 50/50 experiment (two message variants), so the report compares arms.
+        DUNNING_RULES=str(POLICY_DIR / "demo-rules.yaml"),
         DATABASE_URL=settings.database_url,
         DUNNING_ENV="dev",
         WORKER_SHUTDOWN_SECONDS="5",  # Ctrl-C should not wait 30 s on a demo activity
@@ -154,6 +157,11 @@ def _start(
         devtemporal.start_codec_server(processes, env, CODEC_PORT)
         _step(console, "Codec server", f"{codec_url} (the UI decodes payloads through it)")
     api_url = f"http://{HOST}:{API_PORT}"
+    # Messages link to the payment page on the local API (a new link secret each run, unless
+    # one is set: links from an earlier run then say "not valid").
+    env.setdefault("DUNNING_PUBLIC_URL", api_url)
+    if not env.get("DUNNING_LINK_SECRET"):
+        env["DUNNING_LINK_SECRET"] = f"dev:{secrets.token_urlsafe(32)}"
     secret = None
     if real_stripe:
         _step(console, "Stripe", "real Stripe (STRIPE_API_KEY is set); no demo cases")
@@ -209,7 +217,11 @@ def _demo(
     from starter.cli import demo
 
     demo_settings = settings.model_copy(
-        update={"temporal_address": env["TEMPORAL_ADDRESS"], "temporal_namespace": NAMESPACE}
+        update={
+            "temporal_address": env["TEMPORAL_ADDRESS"],
+            "temporal_namespace": NAMESPACE,
+            "dunning_rules": env["DUNNING_RULES"],
+        }
     )
     stripe_url = env["STRIPE_API_BASE"]
     recover_after = 20.0
