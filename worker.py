@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.card_expiry import CardExpiryActivities
 from activities.email import EmailActivities, make_sendgrid_client
 from activities.in_app import InAppActivities
 from activities.ledger import LedgerActivities
@@ -34,6 +35,7 @@ from activities.twilio_client import make_twilio_client
 from models.channel_store import ChannelStore
 from models.notification_store import NotificationStore
 from models.pay_links import link_expiry, pay_url, signing_keys
+from models.predunning_schedule import ScheduleSettingError, ensure_schedules, scan_schedule
 from models.reconcile import reconcile_every
 from models.settings import EncryptionConfigError, Settings, get_settings
 from models.store import Ledger, make_engine
@@ -41,7 +43,9 @@ from models.stripe_reads import make_stripe_client
 from models.temporal import connect, ensure_search_attributes, exit_process
 from policies.loader import PolicyError, load_policy
 from policies.rules import RulesError, load_rules
+from workflows.card_expiry_scan import CardExpiryScanWorkflow
 from workflows.dunning import DunningWorkflow
+from workflows.predunning import PreDunningWorkflow
 from workflows.search_attributes import ALL_KEYS
 
 log = logging.getLogger("dunning.worker")
@@ -59,6 +63,7 @@ class Activities:
     in_app: InAppActivities
     webhooks: MerchantWebhookActivities
     subscriptions: StripeSubscriptionActivities
+    card_expiry: CardExpiryActivities
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -74,6 +79,10 @@ class Activities:
             self.ledger.record_customer_action,
             self.subscriptions.pause_subscription,
             self.ledger.close_case,
+            self.card_expiry.scan,
+            self.card_expiry.check_renewal,
+            self.card_expiry.record,
+            self.card_expiry.send_email,
         ]
 
 
@@ -139,6 +148,13 @@ def build_activities(settings: Settings, ledger: Ledger) -> Activities:
             settings.dunning_webhook_secret,
         ),
         subscriptions=StripeSubscriptionActivities(make_stripe_client(settings)),
+        card_expiry=CardExpiryActivities(
+            make_stripe_client(settings),
+            ledger.sessions,
+            make_sendgrid_client(settings),
+            sender=settings.dunning_email_from,
+            update_payment_url=settings.dunning_update_payment_url,
+        ),
     )
 
 
@@ -152,7 +168,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[DunningWorkflow],
+        workflows=[DunningWorkflow, CardExpiryScanWorkflow, PreDunningWorkflow],
         activities=activities.all(),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
@@ -163,6 +179,7 @@ def build_worker(
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     load_policy(settings.dunning_policy)  # fail fast, naming the bad file and field
+    scan_schedule(settings)  # and the card-expiry scan's time and zone
     if settings.dunning_rules:
         load_rules(settings.dunning_rules)  # the same for the segment rules
     client = await connect(settings)
@@ -179,6 +196,11 @@ async def run_worker(settings: Settings | None = None) -> None:
         )
     if added:
         log.info("Registered search attributes: %s", ", ".join(added))
+    try:
+        log.info("Card-expiry scan schedule %s", await ensure_schedules(client, settings))
+    except RPCError as err:
+        # The worker still runs cases; `dunning schedules apply` retries it.
+        log.warning("Could not apply the card-expiry scan schedule: %s", err.message)
     ledger = Ledger(make_engine(settings.database_url))
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(
@@ -226,7 +248,7 @@ def main() -> None:
     except (PolicyError, RulesError) as err:
         log.error("%s", err)
         code = 2
-    except EncryptionConfigError as err:  # a setting to fix: one line, no traceback
+    except (EncryptionConfigError, ScheduleSettingError) as err:  # a setting to fix: one line
         log.error("%s", err)
         code = 1
     except Exception:

@@ -15,15 +15,13 @@ import stripe
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from stripe.params import SetupIntentCreateParams
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from models import customer_actions as ca
 from models.settings import Settings
 from models.stripe_reads import get, make_stripe_client, object_id
-from starter.cases import case_handle
 from starter.deps import bounded
-from starter.support.service import ActionRejected, CaseNotFound
+from starter.support.service import execute_case_update
 
 Action = Literal["pay-now", "more-time", "pause", "cancel", "contact"]
 UPDATES: dict[Action, str] = {
@@ -65,33 +63,10 @@ def action_input(action: Action, form: dict[str, str]) -> BaseModel:
 async def run_update(
     client: Client, invoice_id: str, name: str, payload: Any
 ) -> ca.CustomerActionResult:
-    handle = case_handle(client, invoice_id)
-
-    async def call() -> ca.CustomerActionResult:
-        try:
-            result: ca.CustomerActionResult = await handle.execute_update(
-                name,
-                payload,
-                id=f"customer:{name}:{payload.request_id}",
-                result_type=ca.CustomerActionResult,
-            )
-            return result
-        except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # No such workflow, or it finished: Temporal refuses Updates on a closed run.
-            try:
-                await handle.describe()
-            except RPCError as missing:
-                if missing.status == RPCStatusCode.NOT_FOUND:
-                    raise CaseNotFound(invoice_id) from err
-                raise
-            raise ActionRejected("the case is closed") from err
-
-    return await bounded(call(), ACTION_TIMEOUT_SECONDS)
+    update = f"customer:{name}:{payload.request_id}"
+    call = execute_case_update(client, invoice_id, name, payload, update, ca.CustomerActionResult)
+    result: ca.CustomerActionResult = await bounded(call, ACTION_TIMEOUT_SECONDS)
+    return result
 
 
 # The card: a SetupIntent for the case's customer, confirmed by Stripe.js (or the stand-in's

@@ -232,16 +232,23 @@ async def run_action(
     key: str | None = None,
 ) -> SupportActionResult:
     """Run the action's Update once per `key` (see `request_id`); a retry gets its answer."""
-    handle = case_handle(client, invoice_id)
     name, result_type = UPDATES[action]
+    update = update_id(action, payload, key or request_id_or_new(None))
+    result: SupportActionResult = await execute_case_update(
+        client, invoice_id, name, payload, update, result_type
+    )
+    return result
+
+
+async def execute_case_update(
+    client: Client, invoice_id: str, name: str, payload: BaseModel, update: str, result_type: Any
+) -> Any:
+    """One of the case's Updates (support's or the payment page's), with the three outcomes
+    both speak of: the answer, ActionRejected (the validator's words, or how the case
+    ended) and CaseNotFound. `update` is the Update id: the same id is applied once."""
+    handle = case_handle(client, invoice_id)
     try:
-        result: SupportActionResult = await handle.execute_update(
-            name,
-            payload,
-            id=update_id(action, payload, key or request_id_or_new(None)),
-            result_type=result_type,
-        )
-        return result
+        return await handle.execute_update(name, payload, id=update, result_type=result_type)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err

@@ -22,6 +22,7 @@ from models.ledger import Case
 from models.store import Ledger
 from starter.cases import start_case, started_new_run
 from starter.deps import bounded
+from starter.webhooks.predunning import signal_warnings
 from starter.webhooks.routing import Ignore, Plan, SignalCase, SignalMatching, StartCase
 from workflows import search_attributes as sa
 
@@ -102,9 +103,17 @@ class Executor:
             *(self._signal(wid, plan.signal, plan.arg, plan.request_id) for wid in ordered)
         )
         signalled = [wid for wid, ok in zip(ordered, results, strict=True) if ok]
-        if not signalled:
+        done = [f"signalled {plan.signal} to {', '.join(signalled)}"] if signalled else []
+        if plan.predunning is not None:
+            # The customer's card-expiry warnings end on the same new card.
+            warned = await signal_warnings(
+                self.client, self.ledger, plan.predunning, self._signal, self.timeout
+            )
+            if warned:
+                done.append(f"signalled {plan.predunning.signal} to {', '.join(warned)}")
+        if not done:
             return Done("done", f"no running case ({plan.attribute} {plan.value})")
-        return Done("done", f"signalled {plan.signal} to {', '.join(signalled)}")
+        return Done("done", "; ".join(done))
 
     async def _send(self, workflow_id: str, signal: str, arg: Any, request_id: str) -> None:
         # The SDK's handle.signal() sends a random request id; Temporal dedupes signals by
