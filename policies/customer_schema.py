@@ -1,7 +1,7 @@
 """Policy sections about the customer's side: self-service limits and quiet hours.
 
-Both have defaults, so older policy files (and the policies recorded in running cases'
-histories) keep loading unchanged.
+Older policy files (and the policies recorded in running cases' histories) load unchanged:
+self-service has defaults, and a policy without `quiet_hours` sends at any hour.
 """
 
 from __future__ import annotations

@@ -142,8 +142,9 @@ class Policy(_Strict):
     grace: Grace
     declines: Declines = Declines()
     self_service: SelfService = SelfService()
-    # None: messages go out at any hour (the seconds-scale demo policy).
-    quiet_hours: QuietHours | None = QuietHours()
+    # None (a policy without the section, and the policies recorded in cases opened before
+    # it existed): messages go out at any hour. default.yaml sets 21:00-08:00.
+    quiet_hours: QuietHours | None = None
 
     @model_validator(mode="after")
     def _schedule_is_monotonic(self) -> Policy:

@@ -23,8 +23,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import Case
     from workflows.channels import FINAL_OUTCOMES, HARD_DECLINES_FOR_SUPPORT, Announcement
 
-# Cases started since this change keep the customer's quiet hours (older ones replay as before).
-QUIET_HOURS = "quiet-hours"
 # A saved Stripe 5xx is retried under new key generations, waiting longer each time.
 KEY_GENERATIONS = 5
 GENERATION_BACKOFF = timedelta(minutes=1)
@@ -147,7 +145,7 @@ class CaseSteps:
         if case.reach.held_until is not None and now < case.reach.held_until:
             case.log(f"{template} not sent: the customer asked for a person, support answers")
             return False
-        if case.policy is None or not workflow.patched(QUIET_HOURS):
+        if case.policy is None or case.policy.quiet_hours is None:
             return True
         zone = case.context.timezone if case.context else None
         at = next_send_at(now, case.policy.quiet_hours, zone)
