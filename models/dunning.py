@@ -102,6 +102,8 @@ class DunningState(BaseModel):
     max_attempts: int
     next_action: str | None = None
     next_action_at: datetime | None = None
+    # When the next action charges the card (a step with a retry, or a charge asked for now).
+    next_charge_at: datetime | None = None
     final_action: str
     final_deadline: datetime | None = None
     grace: list[GraceGrant] = []

@@ -85,8 +85,6 @@ class Case:
             last_advice_code=input.advice_code,
         )
 
-    # Derived views.
-
     @property
     def policy(self) -> Policy | None:
         return self.context.policy if self.context else None
@@ -131,6 +129,7 @@ class Case:
             max_attempts=policy.max_attempts if policy else 0,
             next_action=describe_action(policy, action) if policy and action and pending else None,
             next_action_at=action.at if action and pending else None,
+            next_charge_at=action.at if action and pending and action.charge else None,
             final_action=policy.final.action if policy else "",
             final_deadline=engine.final_deadline(policy, self.schedule, now) if policy else None,
             grace=list(self.grace),

@@ -124,6 +124,8 @@ async def test_more_time_within_the_limit_moves_the_schedule_once_per_case(
     assert "already given once" in str(twice.value.cause)
     assert granted.state.grace[0].by == "customer" and granted.state.grace_days_total == 3
     assert granted.state.next_action_at == before.next_action_at + timedelta(days=3)
+    # Step 2 charges: the page says when the card is tried again.
+    assert granted.state.next_charge_at == granted.state.next_action_at
     (action,) = ledger_rows(ledger, CustomerAction, case.invoice)
     assert action.detail == (next_day + timedelta(days=3)).isoformat()
 
