@@ -6,10 +6,16 @@ A helpdesk, CRM or chat hears what happens to a case: `dunning.case.opened`, `.s
 a retry carries the same id and receivers drop a repeat; each endpoint's delivery is its own
 ledger row (`…:webhook:{n}`), so a retry after one endpoint failed sends to that one only.
 Any answer but 2xx, a timeout or an unreachable endpoint raises: Temporal retries with backoff.
+
+`data.summary` says the same in one sentence for a person reading the event in a helpdesk or a
+chat: ids, an amount and codes only, like the rest of the body. It comes from the messages
+catalog, in English: there is no merchant-language setting, and the customer's language is
+not the merchant team's.
 """
 
 from __future__ import annotations
 
+import gettext
 import hashlib
 import json
 import time
@@ -19,9 +25,31 @@ import httpx
 from temporalio import activity
 
 from activities.failures import compact_failures
+from activities.message_copy import N_
 from activities.webhook_signing import headers
-from models.activities import NotificationInput, NotificationResult, channel_key
+from models.activities import CaseEvent, NotificationInput, NotificationResult, channel_key
+from models.i18n import DEFAULT_LOCALE, format_money, translations
 from models.notification_store import NotificationStore
+
+MERCHANT_LANGUAGE = DEFAULT_LOCALE
+
+_SUMMARIES: dict[CaseEvent, str] = {
+    "dunning.case.opened": N_(
+        "Payment of %(amount)s failed for invoice %(invoice_id)s; dunning case opened."
+    ),
+    "dunning.case.step": N_(
+        "Step %(step)s of the dunning case for invoice %(invoice_id)s (%(amount)s due)."
+    ),
+    "dunning.case.recovered": N_(
+        "Invoice %(invoice_id)s is paid (%(amount)s); the case closed as %(outcome)s."
+    ),
+    "dunning.case.final_action": N_(
+        "Invoice %(invoice_id)s remained unpaid (%(amount)s); the case closed as %(outcome)s."
+    ),
+    "dunning.case.needs_support": N_(
+        "Invoice %(invoice_id)s needs a person from support (%(reason)s)."
+    ),
+}
 
 
 class WebhookDeliveryError(Exception):
@@ -31,6 +59,24 @@ class WebhookDeliveryError(Exception):
 def webhook_id(dedupe_key: str) -> str:
     """Stable per case and event, and free of the characters the signed content joins on."""
     return "msg_" + hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+
+
+def summary(
+    input: NotificationInput,
+    language: str = MERCHANT_LANGUAGE,
+    catalog: gettext.NullTranslations | None = None,
+) -> str:
+    """One sentence for a person: ids, the amount and codes, never the customer's details."""
+    catalog = catalog or translations(language)
+    event = input.event or "dunning.case.step"
+    values = {
+        "amount": format_money(input.amount_due, input.currency, language),
+        "invoice_id": input.invoice_id,
+        "step": input.step if input.step is not None else "?",
+        "outcome": input.outcome.value if input.outcome else "-",
+        "reason": input.reason_code or "-",
+    }
+    return catalog.gettext(_SUMMARIES[event]) % values
 
 
 def event_body(input: NotificationInput) -> str:
@@ -52,6 +98,7 @@ def event_body(input: NotificationInput) -> str:
         "channels": list(input.reached),
         "final_action": input.final_action,
         "final_deadline": input.final_deadline.isoformat() if input.final_deadline else None,
+        "summary": summary(input),
     }
     body = {
         "type": event,

@@ -58,6 +58,20 @@ _SHORT_CONSEQUENCES = {
     None: N_("we may take further action"),
 }
 
+# Issue 11's one question after the outcome, asked by the closing messages when the case has
+# a payment page: the page of a closed case asks the same question (templates/pay/closed).
+# An SMS asks it in fewer words, as its link alone is about half of one segment.
+_FEEDBACK_QUESTIONS = {
+    "recovered": (
+        N_("One question, if you have a moment: what made the payment fail?"),
+        N_("One question: what made the payment fail?"),
+    ),
+    "canceled": (
+        N_("One question, if you have a moment: why are you leaving?"),
+        N_("One question: why are you leaving?"),
+    ),
+}
+
 
 class EmailContext(BaseModel):
     customer_name: str | None = None
@@ -161,6 +175,20 @@ def _call_to_action(
     return {"url": url, "phrase": phrase, "request": request, "button": button}
 
 
+def _feedback(
+    template: str, ctx: EmailContext, catalog: gettext.NullTranslations
+) -> dict[str, str] | None:
+    questions = _FEEDBACK_QUESTIONS.get(template)
+    if questions is None or not ctx.pay_url:
+        return None
+    question, short = questions
+    return {
+        "question": catalog.gettext(question),
+        "short_question": catalog.gettext(short),
+        "url": ctx.pay_url,
+    }
+
+
 def message_variables(
     template: str, context: EmailContext, catalog: gettext.NullTranslations | None = None
 ) -> dict[str, object]:
@@ -191,6 +219,8 @@ def message_variables(
         # "invoice in_1" or "your Pro plan (invoice in_1)": what the payment is for.
         "subject_of": subject_of,
         "cta": _call_to_action(template, context, catalog),
+        # The closing messages' question and the payment page's link; None: no such line.
+        "feedback": _feedback(template, context, catalog),
         "next_date": day(context.next_step_at),
         "deadline": day(context.final_deadline),
         "final_action": context.final_action,

@@ -9,7 +9,7 @@ import itertools
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from babel.messages.catalog import Catalog
@@ -20,7 +20,10 @@ from babel.messages.pofile import read_po
 
 from activities.email_render import TEMPLATES, EmailContext, render_email
 from activities.in_app import render_notice
+from activities.merchant_webhooks import summary
 from activities.sms_render import render_sms
+from models.activities import CaseEvent, NotificationInput
+from models.dunning import Outcome
 from models.i18n import LOCALES_DIR, SUPPORTED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +119,8 @@ DAY = datetime(2026, 3, 29, 23, 30, tzinfo=UTC)
 
 def contexts() -> list[EmailContext]:
     """Every branch a template has: name or not, plan or not, each action and final action,
-    dates or not, zero, one and several attempts, the base templates and the variant."""
+    dates or not, zero, one and several attempts, the payment page or not (the closing messages'
+    question), the base templates and the variant."""
     out = []
     product = itertools.product(
         ("Ana", None),
@@ -136,6 +140,7 @@ def contexts() -> list[EmailContext]:
                 invoice_id="in_1",
                 plan_name="Pro" if dated else None,
                 hosted_invoice_url=HOSTED if i % 5 else None,
+                pay_url="https://pay.example.com/pay/t" if i % 3 == 1 else None,
                 action_needed=action,
                 next_step_at=DAY if dated else None,
                 final_deadline=DAY if i % 3 else None,
@@ -157,6 +162,19 @@ def test_spanish_messages_show_no_untranslated_string(template: str) -> None:
         rendered.append(render_notice(template, context, translations))
     assert len(rendered) == 3 * len(contexts())
     assert misses.seen == set(), f"English in a Spanish {template} message: {misses.seen}"
+
+
+@pytest.mark.parametrize("event", get_args(CaseEvent))
+def test_a_spanish_webhook_summary_shows_no_untranslated_string(event: str) -> None:
+    translations, misses = recording_spanish()
+    case = NotificationInput(
+        invoice_id="in_1", dedupe_key="dunning-in_1:event", customer_id="cus_1", amount_due=1234,
+        currency="eur", channel="webhook", event=event, step=2, outcome=Outcome.RECOVERED,
+        reason_code="customer_contact",
+    )  # fmt: skip
+    text = summary(case, "es", translations)
+    assert misses.seen == set(), f"English in the Spanish {event} summary: {misses.seen}"
+    assert "in_1" in text and text != summary(case)
 
 
 def test_the_recorder_does_catch_a_string_the_catalog_lacks() -> None:

@@ -266,8 +266,13 @@ def test_the_payment_page_is_the_link_when_the_case_has_one(action: str | None) 
     email = render_email("urgent", ctx(pay_url=pay, action_needed=action))
     assert pay in email.text and f'href="{pay}"' in email.html
     assert UPDATE not in email.text and HOSTED not in email.text
+    # A receipt's link stays Stripe's invoice; the page is only the feedback question's link.
     receipt = render_email("recovered", ctx(pay_url=pay))
-    assert HOSTED in receipt.text and pay not in receipt.text
+    assert f"View invoice: {HOSTED}" in receipt.text
+    assert f'<a href="{html_url(HOSTED)}" style="display:inline-block;' in receipt.html
+    assert [line for line in receipt.text.splitlines() if pay in line] == [
+        f"One question, if you have a moment: what made the payment fail? Answer here: {pay}"
+    ]
 
 
 def test_a_variant_replaces_only_the_parts_it_has() -> None:

@@ -13,10 +13,12 @@ from temporalio.testing import ActivityEnvironment
 from activities.merchant_webhooks import (
     MerchantWebhookActivities,
     WebhookDeliveryError,
+    summary,
     webhook_id,
 )
 from activities.webhook_signing import sign
 from models.activities import NotificationInput, NotificationResult
+from models.dunning import Outcome
 from models.notification_store import NotificationStore
 from models.store import Ledger
 from tests.activities.conftest import open_case
@@ -76,9 +78,44 @@ def test_signed_ids_only_and_once_per_endpoint_despite_a_retry(
             assert got["type"] == "dunning.case.opened"
             assert got["timestamp"] == "2026-11-28T12:00:00+00:00"
             assert got["data"]["invoice_id"] == event.invoice_id
+            assert got["data"]["summary"] == (
+                f"Payment of €12.00 failed for invoice {event.invoice_id}; dunning case opened."
+            )
             text = str(got)
             assert "Ada" not in text and "ada@example.com" not in text
         assert flaky.refused == [result.provider_message_id]
+
+
+@pytest.mark.parametrize(
+    ("update", "english", "spanish"),
+    [
+        ({"event": "dunning.case.step", "step": 3},
+         "Step 3 of the dunning case for invoice in_9 (€12.00 due).",
+         "Paso 3 del caso de cobro de la factura in_9 (12,00 € pendientes)."),
+        ({"event": "dunning.case.recovered", "outcome": Outcome.RECOVERED},
+         "Invoice in_9 is paid (€12.00); the case closed as recovered.",
+         "La factura in_9 está pagada (12,00 €); el caso se cerró como recovered."),
+        ({"event": "dunning.case.final_action", "outcome": Outcome.SUBSCRIPTION_CANCELED},
+         "Invoice in_9 remained unpaid (€12.00); the case closed as subscription_canceled.",
+         "La factura in_9 quedó sin pagar (12,00 €); el caso se cerró como "
+         "subscription_canceled."),
+        ({"event": "dunning.case.needs_support", "reason_code": "sms_opt_out"},
+         "Invoice in_9 needs a person from support (sms_opt_out).",
+         "La factura in_9 necesita que alguien de soporte la atienda (sms_opt_out)."),
+    ],
+)  # fmt: skip
+def test_the_summary_names_ids_amount_and_codes_in_english_by_default(
+    update: dict[str, object], english: str, spanish: str
+) -> None:
+    # The customer's language is not the merchant's: a Spanish customer's event is in English.
+    case = NotificationInput.model_validate({
+        "invoice_id": "in_9", "dedupe_key": "dunning-in_9:event", "customer_id": "cus_1",
+        "customer_name": "Ada Lovelace", "to_email": "ada@example.com", "locale": "es",
+        "amount_due": 1200, "currency": "eur", "channel": "webhook", **update,
+    })  # fmt: skip
+    assert summary(case) == english
+    assert summary(case, "es").replace("\xa0", " ") == spanish
+    assert "Ada" not in summary(case) + summary(case, "es")
 
 
 def test_no_endpoints_means_nothing_sent(event: NotificationInput, ledger: Ledger) -> None:

@@ -4,6 +4,7 @@ refusals classified at the boundary, a timeout resolved from Twilio's message li
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from models.ledger import Notification
 from models.notification_store import NotificationStore
 from models.store import Ledger
 from tests.activities.conftest import open_case
+from tests.activities.links import page_link
 from tests.conftest import TwilioControl
 from tests.standin_control import StripeControl
 
@@ -39,19 +41,22 @@ def test_every_text_fits_two_segments_links_and_ends_with_the_opt_out_hint(
 ) -> None:
     hint = translations(locale).gettext(OPT_OUT_HINT)
     assert "STOP" in hint
-    for final_action in FINAL_ACTIONS:
+    # With the payment page, its link replaces LONG_URL, and the closing messages ask one
+    # question with it when the text still fits (tests/activities/test_closing_feedback.py).
+    for final_action, page in itertools.product(FINAL_ACTIONS, (None, page_link())):
         context = EmailContext(
             customer_name=name, locale=locale, timezone="America/Argentina/Buenos_Aires",
             amount_due=amount, currency="eur", invoice_id="in_1", plan_name="Enterprise",
             hosted_invoice_url=LONG_URL, action_needed="update_payment_method",
             next_step_at=datetime(2026, 9, 30, tzinfo=UTC), attempts=3,
             final_deadline=datetime(2026, 12, 24, tzinfo=UTC), final_action=final_action,
+            pay_url=page,
         )  # fmt: skip
         body = render_sms(template, context)
         assert sms_segments(body) <= 2, body
         assert body.endswith(hint)
         if template != "recovered":
-            assert LONG_URL in body
+            assert (page or LONG_URL) in body
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
