@@ -166,7 +166,10 @@ def _call_to_action(
         request = catalog.pgettext("imperative", "view your invoice")
         button = catalog.gettext("View invoice")
     else:
-        url = ctx.pay_url or ctx.hosted_invoice_url
+        # A canceled case's page only asks the feedback question: paying the invoice that is
+        # still open happens on Stripe's hosted page.
+        page = None if template == "canceled" else ctx.pay_url
+        url = page or ctx.hosted_invoice_url
         phrase = catalog.pgettext("infinitive", "view and pay the invoice")
         request = catalog.pgettext("imperative", "view and pay the invoice")
         button = catalog.gettext("View and pay invoice")
