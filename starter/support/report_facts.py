@@ -7,6 +7,7 @@ run first inserts the outcomes recorded since the last one (`refresh`): no activ
 here and nothing runs in the background, so a worker that is down or an older worker version
 can never leave it behind. Deleting its rows is always safe: the next report rebuilds them.
 
+- seconds_to_recover: outcome closed − case opened, set if and only if the case recovered;
 - messages: notifications handed to the provider (sent, delivered, undelivered) by then;
 - charges: every attempt of the case (scheduled, card update, support retry);
 - furthest_step: the highest schedule step a charge or message of the case belonged to (or
