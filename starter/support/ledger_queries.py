@@ -16,21 +16,33 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from models.ledger import Attempt, Case, CaseOutcome, Notification, SupportAction
+from models.ledger import (
+    Attempt,
+    Case,
+    CaseFeedback,
+    CaseOutcome,
+    CustomerAction,
+    Notification,
+    SupportAction,
+)
 from models.store import Ledger
 
 T = TypeVar("T")
 
 SEARCH_LIMIT = 100
 
-EntryKind = Literal["opened", "attempt", "notification", "support_action", "outcome"]
+EntryKind = Literal[
+    "opened", "attempt", "notification", "support_action", "customer_action", "outcome", "feedback"
+]
 # Events recorded at the same instant read in the order they happen in a case.
 _KIND_ORDER: dict[EntryKind, int] = {
     "opened": 0,
     "attempt": 1,
     "notification": 2,
+    "customer_action": 3,
     "support_action": 3,
     "outcome": 4,
+    "feedback": 5,
 }
 
 
@@ -60,7 +72,7 @@ class TimelineEntry:
     kind: EntryKind
     at: datetime
     # The ORM row itself (detached, fully loaded): templates read its columns directly.
-    row: Case | Attempt | Notification | SupportAction | CaseOutcome
+    row: Case | Attempt | Notification | SupportAction | CustomerAction | CaseOutcome | CaseFeedback
 
 
 async def run_query(ledger: Ledger, query: Callable[[Session], T]) -> T:
@@ -140,6 +152,15 @@ def case_timeline(session: Session, invoice_id: str) -> list[TimelineEntry]:
         select(SupportAction).where(SupportAction.invoice_id == invoice_id)
     ):
         entries.append(TimelineEntry("support_action", _aware(action.at), action))
+    for page in session.scalars(
+        select(CustomerAction).where(CustomerAction.invoice_id == invoice_id)
+    ):
+        entries.append(TimelineEntry("customer_action", _aware(page.at), page))
+    answer = session.scalars(
+        select(CaseFeedback).where(CaseFeedback.invoice_id == invoice_id)
+    ).one_or_none()
+    if answer is not None:
+        entries.append(TimelineEntry("feedback", _aware(answer.answered_at), answer))
     outcome = session.scalars(
         select(CaseOutcome).where(CaseOutcome.invoice_id == invoice_id)
     ).one_or_none()
