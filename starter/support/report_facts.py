@@ -38,6 +38,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -142,8 +143,11 @@ def refresh(session: Session) -> int:
         .from_select(["outcome_id", "channel"], channels)
         .on_conflict_do_nothing(index_elements=["outcome_id", "channel"])
     )
-    # A few: an index lookup per outcome. Many (the first run, a backlog): one pass of joins.
-    rows = _few(session, new) if waiting <= FEW else _many(session, new)
+    # A few: an index lookup per outcome. Many (the first run, a backlog): one pass of joins,
+    # over the whole id range: checking each row against the table being filled would scan
+    # the rows this very statement inserts, again for every row (quadratic). ON CONFLICT
+    # skips the margin's rows that were in already.
+    rows = _few(session, new) if waiting <= FEW else _many(session, CaseOutcome.id > mark - MARGIN)
     columns = [column.name for column in facts.columns]
     result: Any = session.execute(
         _insert(session, facts)
@@ -151,6 +155,11 @@ def refresh(session: Session) -> int:
         .on_conflict_do_nothing(index_elements=["outcome_id"])
     )
     session.commit()
+    if waiting > FEW and session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics now, not when autovacuum comes: planned as the empty table it was,
+        # the next run's anti-join would scan the whole table once per outcome.
+        session.execute(text("ANALYZE report_facts, report_fact_channels"))
+        session.commit()
     return int(result.rowcount or 0)
 
 
