@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from policies.payday import next_payday
 from policies.schema import DeclineClass, Policy, Step
 
 
@@ -94,8 +95,32 @@ def shift(state: CaseState, now: datetime | None = None) -> timedelta:
     return state.grace_time + paused
 
 
-def step_due(policy: Policy, state: CaseState, index: int, now: datetime | None = None) -> datetime:
-    return state.started_at + policy.steps[index].offset + shift(state, now)
+def step_due(
+    policy: Policy,
+    state: CaseState,
+    index: int,
+    now: datetime | None = None,
+    country: str | None = None,
+) -> datetime:
+    """When step `index` runs: its offset, or the customer's next payday for a payday step.
+
+    A payday moves only a step that will charge, and never to or past the next step's time
+    (or the final action's). `country`: the customer's (ISO 3166 alpha-2); without one, a
+    payday only skips weekends.
+    """
+    step = policy.steps[index]
+    due = state.started_at + step.offset + shift(state, now)
+    if step.payday is None or not step_charges(policy, state, step):
+        return due
+    # Determinism: the engine runs in the workflow and paydays come from the installed
+    # `holidays` data. An upgrade that moves a payday moves a case's wait only before its
+    # timer is set (a timer already in history is kept; a later day then waits again). It must
+    # not move a payday a running case already acted on: that case's replay would wait where
+    # its history ran the step. Upgrade `holidays` deliberately, between paydays in flight.
+    following = policy.steps[index + 1].offset if index + 1 < len(policy.steps) else None
+    room = (policy.final.after if following is None else following) - step.offset
+    payday = next_payday(due, country, step.payday.within)
+    return payday if payday is not None and payday - due < room else due
 
 
 def final_deadline(policy: Policy, state: CaseState, now: datetime | None = None) -> datetime:
@@ -112,7 +137,10 @@ def step_charges(policy: Policy, state: CaseState, step: Step) -> bool:
     )
 
 
-def next_action(policy: Policy, state: CaseState, now: datetime) -> NextAction:
+def next_action(
+    policy: Policy, state: CaseState, now: datetime, country: str | None = None
+) -> NextAction:
+    """`country`: the customer's, for steps with `payday` (see step_due); nothing else reads it."""
     if state.closed:
         return NextAction(ActionKind.CLOSED)
     if state.paused_since is not None:
@@ -122,18 +150,20 @@ def next_action(policy: Policy, state: CaseState, now: datetime) -> NextAction:
     if state.customer_notice_due:
         return NextAction(ActionKind.ASK_CUSTOMER, at=now)
     if state.steps_done < len(policy.steps):
-        return _next_step(policy, state, now)
+        return _next_step(policy, state, now, country)
     return NextAction(ActionKind.FINAL_ACTION, at=final_deadline(policy, state))
 
 
-def _next_step(policy: Policy, state: CaseState, now: datetime) -> NextAction:
+def _next_step(policy: Policy, state: CaseState, now: datetime, country: str | None) -> NextAction:
     first = state.steps_done
     # Steps that are all overdue (a late webhook, a worker outage) collapse to the latest one:
     # one charge and one message, never a burst of them seconds apart.
     index = first
-    while index + 1 < len(policy.steps) and step_due(policy, state, index + 1) <= now:
+    while (
+        index + 1 < len(policy.steps) and step_due(policy, state, index + 1, country=country) <= now
+    ):
         index += 1
-    at = step_due(policy, state, index)
+    at = step_due(policy, state, index, country=country)
     charge = any(step_charges(policy, state, step) for step in policy.steps[first : index + 1])
     if charge and state.last_charge_at is not None:
         at = max(at, state.last_charge_at + policy.min_charge_spacing)

@@ -49,6 +49,20 @@ class Notify(_Strict):
 
 
 EMAIL_ONLY = Notify(channels=("email",))
+# A payday is at most about 16 days away, so a longer bound would only hide a typo.
+MAX_PAYDAY_WAIT = timedelta(days=31)
+
+
+class Payday(_Strict):
+    """Move the step's charge to the customer's next payday (policies/payday.py)."""
+
+    within: Duration = Field(description="longest the step may wait for a payday")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Payday:
+        if not timedelta(0) < self.within <= MAX_PAYDAY_WAIT:
+            raise ValueError("payday.within must be more than 0 and at most 31d")
+        return self
 
 
 class Step(_Strict):
@@ -59,11 +73,20 @@ class Step(_Strict):
     # Which channels carry the step's message; a step with a template and no `notify` sends
     # email, as policy files written before channels existed expect.
     notify: Notify | None = None
+    # None (policy files written before paydays, and the policies in running cases' histories):
+    # the step runs at its offset.
+    payday: Payday | None = None
 
     @model_validator(mode="after")
     def _notify_needs_a_message(self) -> Step:
         if self.notify is not None and self.template is None:
             raise ValueError("notify needs a template: the message to send")
+        return self
+
+    @model_validator(mode="after")
+    def _payday_moves_a_charge(self) -> Step:
+        if self.payday is not None and not self.retry:
+            raise ValueError("payday needs retry: true: a payday only moves a charge")
         return self
 
     @property

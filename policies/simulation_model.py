@@ -51,6 +51,9 @@ class Amount(_Strict):
 
 class Population(_Strict):
     currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
+    # The customers' country (ISO 3166 alpha-2), for the holidays of payday steps; None: paydays
+    # skip weekends only.
+    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
     amounts: tuple[Amount, ...] = Field(min_length=1)
     declines: tuple[Decline, ...] = Field(min_length=1)
 

@@ -11,6 +11,10 @@ case start); its real failure instant is drawn uniformly over one week, Monday 0
 24:00 UTC, and added back to tell night (22:00-06:00 UTC) and weekend (Saturday, Sunday UTC)
 charges apart.
 
+Payday steps (`payday:` in a step) move to the paydays of the model's `population.country`
+(none: weekends only) read on that shared clock: every case's payday step lands on the same
+dates, those after 2026-01-05, rather than on dates spread over the week its invoice failed.
+
 Determinism and fairness: case i of seed s draws from its own `random.Random((s << 32) | i)`,
 first its amount, decline and failure instant, then its events. So every policy meets the same
 customers, and a policy that only adds a retry after all others changes nothing before it.
@@ -45,8 +49,9 @@ _CACHE_LIMIT = 200_000
 class _Memo:
     """The engine's answers for one policy, memoised: same arguments, same answer."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, country: str | None) -> None:
         self.policy = policy
+        self.country = country
         self.actions: dict[tuple[CaseState, datetime], NextAction] = {}
         self.steps: dict[tuple[CaseState, int, bool, datetime], CaseState] = {}
         self.classes: dict[tuple[str, str | None], DeclineClass] = {}
@@ -57,7 +62,7 @@ class _Memo:
         if action is None:
             if len(self.actions) > _CACHE_LIMIT:
                 self.actions.clear()
-            action = self.actions[key] = engine.next_action(self.policy, state, now)
+            action = self.actions[key] = engine.next_action(self.policy, state, now, self.country)
         return action
 
     def after_step(self, state: CaseState, index: int, charged: bool, at: datetime) -> CaseState:
@@ -103,7 +108,7 @@ class Simulator:
             raise ValueError("simulate at least one case")
         if cases >= 1 << 32:
             raise ValueError("at most 2**32 - 1 cases per run")
-        memo = _Memo(policy)
+        memo = _Memo(policy, self.model.population.country)
         tally = Tally()
         horizon = policy.final.after.total_seconds()
         for index in range(cases):
