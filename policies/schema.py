@@ -49,7 +49,8 @@ class Notify(_Strict):
 
 
 EMAIL_ONLY = Notify(channels=("email",))
-# A payday is at most about 16 days away, so a longer bound would only hide a typo.
+# Paydays are at most 22 days apart (the 15th moved past a long holiday such as China's Spring
+# Festival; 16 in most countries), so a longer bound would only hide a typo.
 MAX_PAYDAY_WAIT = timedelta(days=31)
 
 
