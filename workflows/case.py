@@ -100,9 +100,8 @@ class Case:
         return CaseStatus.PAUSED if self.schedule.paused_since else CaseStatus.ACTIVE
 
     def amount(self) -> int:
-        if self.context is not None:
-            return self.context.amount_remaining or self.input.amount_due
-        return self.input.amount_due
+        remaining = self.context.amount_remaining if self.context is not None else 0
+        return remaining or self.input.amount_due
 
     def subscription_id(self) -> str | None:
         return self.input.subscription_id or (
@@ -110,7 +109,9 @@ class Case:
         )
 
     def next_action(self, now: datetime) -> engine.NextAction | None:
-        return engine.next_action(self.policy, self.schedule, now) if self.policy else None
+        if self.policy is None or self.context is None:
+            return None  # the country: for a step that waits for the customer's payday
+        return engine.next_action(self.policy, self.schedule, now, self.context.country)
 
     def snapshot(self, now: datetime, action: engine.NextAction | None = None) -> DunningState:
         policy = self.policy
