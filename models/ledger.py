@@ -13,12 +13,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -37,6 +39,21 @@ class Case(Base):
         # `dunning report`: the opened_at window as an index-only scan (migration 0003).
         Index(
             "ix_cases_report", "opened_at", postgresql_include=["invoice_id", "first_decline_code"]
+        ),
+        # `dunning report --by`: the open cases, counted live (migration 0009).
+        Index(
+            "ix_cases_open",
+            "opened_at",
+            postgresql_where=text("closed_at IS NULL"),
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_include=[
+                "invoice_id",
+                "segment",
+                "policy",
+                "experiment",
+                "variant",
+                "first_decline_code",
+            ],
         ),
     )
 
@@ -214,3 +231,48 @@ class PreDunningCase(Base):
     status: Mapped[str] = mapped_column(String(30))
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+
+
+# `dunning report --by` (starter/support/report_facts.py keeps them; migration 0009).
+REPORT_GROUPS = ("segment", "policy", "variant", "first_decline_code")
+
+
+class ReportFact(Base):
+    """One finished case's figures, computed once when the report first sees its outcome."""
+
+    __tablename__ = "report_facts"
+    __table_args__ = tuple(
+        Index(
+            f"ix_report_facts_{column}_seconds",
+            column,
+            "seconds_to_recover",
+            postgresql_where=text("seconds_to_recover IS NOT NULL"),
+            sqlite_where=text("seconds_to_recover IS NOT NULL"),
+        )
+        for column in REPORT_GROUPS
+    )
+
+    outcome_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    invoice_id: Mapped[str] = mapped_column(String(255))
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime]
+    segment: Mapped[str | None] = mapped_column(String(100))
+    policy: Mapped[str] = mapped_column(String(100))
+    experiment: Mapped[str | None] = mapped_column(String(100))
+    variant: Mapped[str | None] = mapped_column(String(100))
+    first_decline_code: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(30))
+    amount_recovered: Mapped[int] = mapped_column(BigInteger)
+    recovered_step: Mapped[int | None] = mapped_column(Integer)
+    seconds_to_recover: Mapped[float | None] = mapped_column(Float)
+    messages: Mapped[int] = mapped_column(Integer)
+    charges: Mapped[int] = mapped_column(Integer)
+    furthest_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class ReportFactChannel(Base):
+    __tablename__ = "report_fact_channels"
+
+    outcome_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)

@@ -172,15 +172,22 @@ def report(
     experiment: str | None = typer.Option(
         None, "--experiment", metavar="NAME", help="Only this experiment; compares its arms."
     ),
-    segment: str | None = typer.Option(None, "--segment", help="Only cases of this segment."),
-    policy: str | None = typer.Option(None, "--policy", help="Only cases of this policy."),
-    variant: str | None = typer.Option(None, "--variant", help="Only cases of this arm."),
+    segment: str | None = typer.Option(
+        None, "--segment", metavar="NAME", help="Only cases of this segment."
+    ),
+    policy: str | None = typer.Option(
+        None, "--policy", metavar="NAME", help="Only cases of this policy."
+    ),
+    variant: str | None = typer.Option(
+        None, "--variant", metavar="ARM", help="Only cases of this arm."
+    ),
     control: str | None = typer.Option(
         None, "--control", metavar="ARM", help='The control arm (default: the arm "control").'
     ),
     min_effect: float = typer.Option(
         0.05,
         "--min-effect",
+        metavar="SHARE",
         help="Smallest recovery-rate difference worth detecting (absolute, 0.05 = 5 points).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),

@@ -22,16 +22,10 @@ models/ledger.py declares no model for these tables yet; the Core tables below m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     DateTime,
-    Float,
-    Integer,
-    MetaData,
-    String,
     Table,
     and_,
     case,
@@ -43,41 +37,23 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models.ledger import Attempt, Case, CaseOutcome, Notification
+from models.ledger import (
+    Attempt,
+    Case,
+    CaseOutcome,
+    Notification,
+    ReportFact,
+    ReportFactChannel,
+)
 from starter.support.report_channels import SENT
 
 MARGIN = 10_000
 # Up to this many new outcomes, per-outcome index lookups beat hash joins of whole tables.
 FEW = 2_000
 TS = DateTime(timezone=True)
-metadata = MetaData()
-facts = Table(
-    "report_facts",
-    metadata,
-    Column("outcome_id", Integer, primary_key=True, autoincrement=False),
-    Column("invoice_id", String(255), nullable=False),
-    Column("opened_at", TS, nullable=False),
-    Column("closed_at", TS, nullable=False),
-    Column("segment", String(100)),
-    Column("policy", String(100), nullable=False),
-    Column("experiment", String(100)),
-    Column("variant", String(100)),
-    Column("first_decline_code", String(100)),
-    Column("currency", String(3), nullable=False),
-    Column("outcome", String(30), nullable=False),
-    Column("amount_recovered", BigInteger, nullable=False),
-    Column("recovered_step", Integer),
-    Column("seconds_to_recover", Float),
-    Column("messages", Integer, nullable=False),
-    Column("charges", Integer, nullable=False),
-    Column("furthest_step", Integer),
-)
-fact_channels = Table(
-    "report_fact_channels",
-    metadata,
-    Column("outcome_id", Integer, primary_key=True, autoincrement=False),
-    Column("channel", String(20), primary_key=True),
-)
+# Declared with the ledger (models/ledger.py) so migrations and the models agree.
+facts = cast(Table, ReportFact.__table__)
+fact_channels = cast(Table, ReportFactChannel.__table__)
 
 
 def sent_before(closed_at: Any) -> Any:

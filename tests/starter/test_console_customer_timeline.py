@@ -16,7 +16,7 @@ async def test_payment_page_actions_and_feedback_are_in_the_timeline(
     settings: Settings, ledger: Ledger
 ) -> None:
     invoice = seed(ledger)
-    at = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    at = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)  # after the grace (day 4), before the outcome
     with ledger.sessions.begin() as session:
         session.add(
             CustomerAction(

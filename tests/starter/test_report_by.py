@@ -23,7 +23,7 @@ from starter.support.report_by import Filters, GroupRow, GroupTable, compute_by
 from starter.support.report_experiment import NoControl, compute_grouped
 from starter.support.report_stats import sample_size
 
-OPENED = datetime(2002, 5, 1, tzinfo=UTC)
+OPENED = datetime(2005, 5, 1, tzinfo=UTC)  # a year no other test seeds
 DAY = timedelta(days=1)
 # name: arm, segment, decline code, currency, amount, outcome (None: open), recovered step,
 # days to close, charges' steps, messages (channel, step, day sent).
