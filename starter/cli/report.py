@@ -59,6 +59,7 @@ def _title(report: RecoveryReport) -> str:
 
 def render(report: RecoveryReport) -> None:
     from models.money import plain_amount
+    from starter.cli.report_tables import render_customers
     from starter.support.report import duration_words
 
     console.print(f"[bold]Recovery report[/]: {_title(report)}")
@@ -124,6 +125,7 @@ def render(report: RecoveryReport) -> None:
         cells = (channel.sent, channel.delivered, channel.engaged, channel.recovered_after)
         channels.add_row(channel.channel, *("—" if n is None else f"{n:,}" for n in cells))
     console.print(channels)
+    render_customers(report)
 
 
 def _read(database_url: str, compute: Callable[[Session], T]) -> T:

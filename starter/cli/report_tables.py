@@ -13,6 +13,7 @@ from rich.table import Table
 from starter.cli import console
 
 if TYPE_CHECKING:
+    from starter.support.report import RecoveryReport
     from starter.support.report_by import GroupRow
     from starter.support.report_experiment import ExperimentComparison, GroupedReport
 
@@ -146,3 +147,32 @@ def grouped_csv(report: GroupedReport) -> str:
             values += [row.revenue.get(currency, 0) for currency in currencies]
             writer.writerow(["" if value is None else value for value in values])
     return out.getvalue()
+
+
+def render_customers(report: RecoveryReport) -> None:
+    """What customers answered after their case (and the free text, for support), and how the
+    warnings before an expiring card went."""
+    feedback, warnings = report.feedback, report.predunning
+    if feedback is not None:
+        table = Table(
+            title=f"Feedback: {feedback.answered:,} of {feedback.asked:,} asked answered"
+            f" ({_percent(feedback.response_rate)})",
+            box=box.SIMPLE_HEAD,
+        )
+        for name in ("Reason", "Segment", "Outcome", "Answers"):
+            table.add_column(name, justify="right" if name == "Answers" else "left")
+        for row in feedback.by_reason:
+            table.add_row(row.reason.replace("_", " "), row.segment or "—", row.outcome,
+                          f"{row.answers:,}")  # fmt: skip
+        console.print(table)
+        for answer in feedback.recent_texts:
+            reason = answer.reason.replace("_", " ")
+            line = f"  {answer.invoice_id} ({reason}): {answer.text}"
+            console.print(line, markup=False, highlight=False)  # the customer's own words
+    if warnings is not None and warnings.warned:
+        console.print(
+            f"Pre-dunning: {warnings.warned:,} expiring card(s) warned about;"
+            f" {warnings.card_updated:,} updated, {warnings.renewed:,} renewed,"
+            f" {warnings.failed_anyway:,} failed anyway, {warnings.open:,} waiting"
+            f" (saved {_percent(warnings.saved_rate)})"
+        )

@@ -40,6 +40,12 @@ from sqlalchemy.orm import Session
 from models.dunning import ENDED_OUTSIDE
 from models.ledger import Case, CaseOutcome, Notification, utcnow
 from starter.support.report_channels import ChannelRow, by_channel
+from starter.support.report_customers import (
+    FeedbackSummary,
+    PreDunningSummary,
+    feedback_summary,
+    predunning,
+)
 
 RECOVERED = "recovered"
 # A claim this old that was never settled: its worker died and no retry has resolved it yet.
@@ -96,6 +102,8 @@ class RecoveryReport(BaseModel):
     by_decline_code: list[DeclineCodeRow]
     by_step: list[StepRow]
     by_channel: list[ChannelRow] = Field(default_factory=list)
+    feedback: FeedbackSummary | None = None
+    predunning: PreDunningSummary | None = None
 
 
 def duration_words(seconds: float | None) -> str:
@@ -233,6 +241,8 @@ def compute_report(
         by_decline_code=by_code,
         by_step=by_step,
         by_channel=by_channel(session, _window(since, until)),
+        feedback=feedback_summary(session, _window(since, until)),
+        predunning=predunning(session, since, until),
     )
 
 

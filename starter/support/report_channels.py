@@ -1,9 +1,9 @@
 """The recovery report by channel: what each channel sent, delivered, got read, and recovered.
 
 Per channel, over the cases opened in the window: messages handed to the provider, those
-with a delivery report saying delivered (SMS; email has no delivery events here, so null),
-notices read in the merchant's app (engagement), and the recovered cases that had received
-a message on that channel before they recovered.
+with a delivery report saying delivered (Twilio's status callbacks, SendGrid's events),
+messages read (in-app notices marked read, emails opened or clicked: engagement), and the
+recovered cases that had received a message on that channel before they recovered.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from models.ledger import Case, CaseOutcome, Notification
 
 # Handed to the provider (or stored, for in-app): a delivery report may follow.
 SENT = ("sent", "delivered", "undelivered")
-# Channels whose provider reports delivery (Twilio status callbacks).
-DELIVERY_REPORTS = ("sms",)
-# Channels whose reads are recorded (the in-app feed's mark-read).
-READS = ("in_app",)
+# Channels whose provider reports delivery (Twilio status callbacks, SendGrid's events).
+DELIVERY_REPORTS = ("sms", "email")
+# Channels whose reads are recorded (the in-app feed's mark-read, SendGrid opens and clicks).
+READS = ("in_app", "email")
 
 
 class ChannelRow(BaseModel):
     channel: str
     sent: int = Field(description="messages handed to the provider (in-app: stored)")
     delivered: int | None = Field(description="delivery reports said delivered; null: none")
-    engaged: int | None = Field(description="notices read in the app; null: not tracked")
+    engaged: int | None = Field(description="read: in-app notices, opened emails; null: none")
     recovered_after: int = Field(
         description="recovered cases that had a message on this channel before recovering"
     )

@@ -29,6 +29,7 @@ from starter.support.report import (
     StepRow,
     compute_report,
 )
+from starter.support.report_customers import FeedbackSummary, PreDunningSummary
 
 SINCE = datetime(2001, 3, 1, tzinfo=UTC)
 UNTIL = datetime(2001, 4, 1, tzinfo=UTC)
@@ -91,6 +92,11 @@ EXPECTED = RecoveryReport(
         StepRow(step=3, recovered=1, share=0.2),
         StepRow(step=None, recovered=2, share=0.4),
     ],
+    # The question is asked of recovered, canceled and customer-paused cases: 5 + 1 here.
+    feedback=FeedbackSummary(asked=6, answered=0, response_rate=0.0, by_reason=[], recent_texts=[]),
+    predunning=PreDunningSummary(
+        warned=0, card_updated=0, renewed=0, failed_anyway=0, open=0, saved_rate=None
+    ),
 )
 
 
@@ -179,6 +185,10 @@ def test_an_empty_window_has_no_rates(pg_ledger: Ledger) -> None:
         "unresolved_messages": 0,
         "median_seconds_to_recovery": None,
         "by_decline_code": [], "by_step": [], "by_channel": [],
+        "feedback": {"asked": 0, "answered": 0, "response_rate": None, "by_reason": [],
+                     "recent_texts": []},
+        "predunning": {"warned": 0, "card_updated": 0, "renewed": 0, "failed_anyway": 0,
+                       "open": 0, "saved_rate": None},
     }  # fmt: skip
 
 
