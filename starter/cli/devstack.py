@@ -275,6 +275,7 @@ def _banner(console: Console, real_stripe: bool, codec_url: str | None) -> None:
     rows = [
         ("Temporal UI", ui),
         ("API docs", f"http://localhost:{API_PORT}/docs"),
+        ("Experiment", f"http://localhost:{API_PORT}/support/report?days=0&experiment=demo-copy"),
         ("Logs", f"{DEV_DIR}/logs/ (temporal.log, worker.log, api.log)"),
         ("Cases", f"{_bin('temporal')} workflow list --query '{UI_QUERY}'"),
         ("Ops views", f"{_bin('dunning')} list --ui-links   (open, paused, due, recovered, …)"),

@@ -162,10 +162,13 @@ def list_cases(
     try:
         window: timedelta | None = parse_duration(due_within) if due_within else None
         query = service.list_query(
-            status.value if status else None, customer, window, segment=segment, policy=policy
+            status.value if status else None,
+            customer,
+            window,
+            segment=segment,
+            policy=policy,
+            variant=variant,
         )
-        if variant:
-            query += f" AND DunningVariant = {service._quoted(variant, 'variant')}"
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     settings = _settings()

@@ -149,12 +149,16 @@ def console_router() -> APIRouter:
         return response
 
     @router.get("", dependencies=GATE)
-    async def search(request: Request, q: str = "") -> Response:
+    async def search(
+        request: Request, q: str = "", segment: str = "", policy: str = "", variant: str = ""
+    ) -> Response:
         results = await lq.run_query(get_ledger(request), lambda s: lq.find_cases(s, q))
-        attention, problem = await _attention(request) if not q.strip() else ([], "")
+        chosen = {"segment": segment.strip(), "policy": policy.strip(), "variant": variant.strip()}
+        attention, problem = await _attention(request, chosen) if not q.strip() else ([], "")
         return _page(
-            request, "search.html.j2", q=q, results=results, attention=attention, problem=problem
-        )
+            request, "search.html.j2", q=q, results=results, attention=attention,
+            problem=problem, filters=chosen,
+        )  # fmt: skip
 
     @router.get("/report", dependencies=GATE)
     async def report(request: Request) -> Response:
@@ -217,14 +221,28 @@ def _back(
     return response
 
 
-async def _attention(request: Request) -> tuple[list[svc.CaseSummary], str]:
-    """Running cases, the soonest next action first: where support starts its day."""
+async def _attention(
+    request: Request, filters: dict[str, str]
+) -> tuple[list[svc.CaseSummary], str]:
+    """Running cases, the soonest next action first: where support starts its day (of one
+    segment, policy or experiment arm when the filters say so)."""
+    try:
+        query = svc.list_query(
+            segment=filters.get("segment") or None,
+            policy=filters.get("policy") or None,
+            variant=filters.get("variant") or None,
+        )
+    except ValueError as err:  # a filter with a quote: refused, as `dunning list` does
+        return [], f"Filter refused: {err}."
     try:
         client = await get_temporal_client(request)
-        query = svc.list_query() + " AND ExecutionStatus = 'Running'"
+        query += " AND ExecutionStatus = 'Running'"
         cases = await bounded(svc.list_cases(client, query), request_timeout(request))
     except (TemporalUnavailable, RPCError, RuntimeError) as err:
-        return [], err.__class__.__name__
+        return [], (
+            "Open cases are listed from Temporal, which did not answer"
+            f" ({err.__class__.__name__}). Search still works."
+        )
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(cases, key=lambda c: (c.status != "paused", c.next_action_at or far)), ""
 

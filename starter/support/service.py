@@ -122,6 +122,7 @@ def list_query(
     now: datetime | None = None,
     segment: str | None = None,
     policy: str | None = None,
+    variant: str | None = None,
 ) -> str:
     clauses = ["WorkflowType = 'DunningWorkflow'"]
     if status == CaseStatus.ENDED:
@@ -138,6 +139,8 @@ def list_query(
         clauses.append(f"DunningSegment = {_quoted(segment, 'segment')}")
     if policy:
         clauses.append(f"DunningPolicy = {_quoted(policy, 'policy')}")
+    if variant:
+        clauses.append(f"DunningVariant = {_quoted(variant, 'variant')}")
     if due_within is not None:
         limit = (now or datetime.now(UTC)) + due_within
         clauses.append(f"NextActionAt <= '{limit.isoformat()}'")
