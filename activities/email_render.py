@@ -22,8 +22,8 @@ from activities.message_copy import (
     message_context,
     message_variables,
 )
-from activities.templating import environment, pick
-from models.i18n import DEFAULT_LOCALE, format_money
+from activities.templating import pick
+from models.i18n import DEFAULT_LOCALE, format_money, message_environment
 
 __all__ = [
     "FALLBACK_LOCALE",
@@ -58,7 +58,7 @@ def render_email(
     """`catalog`: the customer's language (from `context.locale`) unless a test passes one."""
     catalog = catalog or catalog_for(context)
     variables = message_variables(template, context, catalog)
-    env = environment(TEMPLATE_DIR, catalog)
+    env = message_environment(TEMPLATE_DIR, catalog)
     subject = pick(env, template, "subject.j2", context.variant).render(variables)
     text = pick(env, template, "txt.j2", context.variant).render(variables)
     html = pick(env, template, "html.j2", context.variant).render(variables)

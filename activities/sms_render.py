@@ -20,8 +20,9 @@ from activities.message_copy import (
     catalog_for,
     message_variables,
 )
-from activities.templating import environment, pick
+from activities.templating import pick
 from activities.twilio_client import is_gsm7, sms_segments
+from models.i18n import message_environment
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "sms"
 # Twilio's opt-out keywords are English (STOP, START), whatever the language of the text, so
@@ -54,7 +55,7 @@ def render_text(
     variables["brief"] = brief
     if brief:
         variables["next_date"] = None
-    env = environment(TEMPLATE_DIR, catalog)
+    env = message_environment(TEMPLATE_DIR, catalog)
     text = pick(env, template, "txt.j2", context.variant).render(variables)
     return " ".join(text.split())
 

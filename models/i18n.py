@@ -20,6 +20,7 @@ from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import UnknownCurrencyError, format_currency
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from models.money import currency_exponent
 
@@ -112,3 +113,23 @@ def format_day(moment: datetime, locale: str | None, timezone: str | None) -> st
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     local = aware.astimezone(zone(timezone))
     return format_date(local.date(), format="long", locale=formatting_locale(locale))
+
+
+@lru_cache(maxsize=32)
+def message_environment(folder: Path, catalog: gettext.NullTranslations) -> Environment:
+    """Jinja for customer messages (emails, texts, pre-dunning warnings) in one catalog's
+    language; cached per folder and catalog (`translations` caches one catalog per language)."""
+    env = Environment(
+        loader=FileSystemLoader(folder),
+        extensions=["jinja2.ext.i18n"],
+        # Only HTML parts are escaped; subjects, texts and SMS are plain text.
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # A sentence may wrap over lines in its template; its msgid is the sentence on one line
+    # (babel.cfg extracts with `trimmed = true` to match).
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    return env

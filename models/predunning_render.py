@@ -7,16 +7,13 @@ the `predunning` catalogs (locales/<lang>/LC_MESSAGES/predunning.po, models.i18n
 
 from __future__ import annotations
 
-import gettext
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel
 
-from models.i18n import format_day, supported_locale, translations
+from models.i18n import format_day, message_environment, supported_locale, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "predunning"
 DOMAIN = "predunning"
@@ -44,25 +41,10 @@ class RenderedMessage(BaseModel):
     locale: str
 
 
-@lru_cache(maxsize=8)
-def _environment(catalog: gettext.NullTranslations) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
-        extensions=["jinja2.ext.i18n"],
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
-    return env
-
-
 def render_predunning(message: Literal["warning", "reminder"], facts: CardFacts) -> RenderedMessage:
     locale = supported_locale(facts.locale)
     catalog = translations(locale, DOMAIN)
-    env = _environment(catalog)
+    env = message_environment(TEMPLATE_DIR, catalog)
     brand = (facts.brand or "card").replace("_", " ").title() if facts.brand else None
     context = {
         "name": facts.customer_name,
