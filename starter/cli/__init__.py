@@ -129,6 +129,16 @@ def user_errors(temporal_address: str | None = None) -> Iterator[None]:
         fail(str(mapped))
 
 
+@contextmanager
+def ledger_errors(database_url: str) -> Iterator[None]:
+    """A ledger that cannot be read, as one line naming it (without its password)."""
+    try:
+        yield
+    except Exception as err:  # driver errors vary; the first line says enough
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"ledger {redact(database_url)}: {first}") from None
+
+
 def main() -> NoReturn:
     """The `dunning` entry point: run the command, then exit with its code, always."""
     from models.temporal import exit_process

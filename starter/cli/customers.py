@@ -12,7 +12,7 @@ import json
 
 import typer
 
-from starter.cli import UserError, app, console, fail, load_settings, redact, user_errors
+from starter.cli import app, console, fail, ledger_errors, load_settings, user_errors
 from starter.cli.help import PlainCommand, PlainGroup
 
 EXIT_REFUSED = 2
@@ -56,12 +56,8 @@ def show(
 
     ledger = Ledger(make_engine(settings.database_url))
     try:
-        with user_errors():
-            try:
-                view = current_preferences(ledger, customer)
-            except Exception as err:  # driver errors vary; the first line says enough
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-                raise UserError(f"ledger {redact(settings.database_url)}: {first}") from None
+        with user_errors(), ledger_errors(settings.database_url):
+            view = current_preferences(ledger, customer)
     finally:
         ledger.engine.dispose()
     _show(view, as_json)

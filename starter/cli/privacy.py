@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from starter.cli import UserError, command, console, fail, load_settings, redact, user_errors
+from starter.cli import (
+    UserError,
+    command,
+    console,
+    fail,
+    ledger_errors,
+    load_settings,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from models.settings import Settings
@@ -100,12 +108,8 @@ def forget(
 
     ledger = Ledger(make_engine(settings.database_url))
     try:
-        with user_errors():
-            try:
-                running = erasure.open_cases(ledger, customer)
-            except Exception as err:  # driver errors vary; the first line says enough
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-                raise UserError(f"ledger {redact(settings.database_url)}: {first}") from None
+        with user_errors(), ledger_errors(settings.database_url):
+            running = erasure.open_cases(ledger, customer)
         with user_errors(settings.temporal_address):
             running = sorted({*running, *asyncio.run(_running_in_temporal(settings, customer))})
         if running:
