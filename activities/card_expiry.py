@@ -18,11 +18,15 @@ from urllib.error import URLError
 import stripe
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Mail
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from activities.email import DEDUPE_ARG, SendGridRetryableError
+from activities.email import (
+    DEDUPE_ARG,
+    SendGridRetryableError,
+    retryable_status,
+    sendgrid_mail,
+)
 from activities.failures import compact_failures
 from models.predunning import (
     ExpiringCard,
@@ -220,22 +224,19 @@ class CardExpiryActivities:
                 update_url=url,
             ),
         )
-        message = Mail(
-            from_email=self.sender,
-            to_emails=email,
-            subject=rendered.subject,
-            plain_text_content=rendered.text,
-            html_content=rendered.html,
+        body = sendgrid_mail(
+            self.sender,
+            email,
+            rendered.subject,
+            rendered.text,
+            rendered.html,
+            {DEDUPE_ARG: key, "predunning": input.workflow_id},
         )
-        message.custom_arg = [
-            CustomArg(DEDUPE_ARG, key),
-            CustomArg("predunning", input.workflow_id),
-        ]
         try:
-            response = self.sendgrid.send(message.get())
+            response = self.sendgrid.send(body)
         except HTTPError as exc:
             status = int(exc.status_code)
-            if status == 429 or status >= 500 or status in (401, 403):
+            if retryable_status(status):
                 raise SendGridRetryableError(f"SendGrid answered {status}") from exc
             return PreDunningMessageResult(
                 dedupe_key=key, status="rejected", detail=f"SendGrid answered {status}"

@@ -55,6 +55,29 @@ def make_sendgrid_client(settings: Settings) -> SendGridAPIClient:
     return client
 
 
+def sendgrid_mail(
+    sender: str, to: str, subject: str, text: str, html: str, custom_args: dict[str, str]
+) -> dict[str, Any]:
+    """The v3 mail/send body; SendGrid echoes the custom args in its events and Email Activity,
+    which is how a message is found again (DEDUPE_ARG). Raises on an address the SDK cannot
+    parse."""
+    message = Mail(
+        from_email=sender,
+        to_emails=to,
+        subject=subject,
+        plain_text_content=text,
+        html_content=html,
+    )
+    message.custom_arg = [CustomArg(name, value) for name, value in custom_args.items()]
+    return message.get()
+
+
+def retryable_status(status: int) -> bool:
+    """SendGrid's answers worth sending again: rate limits and its own errors, and 401/403 (our
+    misconfigured key, not the customer's fault: the message goes out once ops fix the key)."""
+    return status == 429 or status >= 500 or status in (401, 403)
+
+
 class SendGridRetryableError(Exception):
     """SendGrid answered 429/5xx (or could not be reached): Temporal retries with backoff."""
 
@@ -136,18 +159,14 @@ class EmailActivities:
             return SendEmailResult(dedupe_key=input.dedupe_key, status="no_address")
 
         try:
-            message = Mail(
-                from_email=self.sender,
-                to_emails=input.to_email,
-                subject=rendered.subject,
-                plain_text_content=rendered.text,
-                html_content=rendered.html,
+            body = sendgrid_mail(
+                self.sender,
+                input.to_email,
+                rendered.subject,
+                rendered.text,
+                rendered.html,
+                {DEDUPE_ARG: input.dedupe_key, "invoice_id": input.invoice_id},
             )
-            message.custom_arg = [
-                CustomArg(DEDUPE_ARG, input.dedupe_key),
-                CustomArg("invoice_id", input.invoice_id),
-            ]
-            body = message.get()
         except (KeyError, ValueError, TypeError) as exc:
             # The SDK cannot even parse the address: no retry can fix that, so the case goes on.
             detail = f"invalid recipient address: {exc!r}"
@@ -174,9 +193,7 @@ class EmailActivities:
     def _failed(self, input: SendEmailInput, exc: HTTPError) -> SendEmailResult:
         status = int(exc.status_code)
         body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body)
-        if status == 429 or status >= 500 or status in (401, 403):
-            # 401/403 is our misconfigured key, not the customer's fault: keep retrying so the
-            # message goes out once ops fix the key, instead of silently dropping it.
+        if retryable_status(status):
             self.notifications.settle(
                 input.dedupe_key, "failed_retryable", error=f"{status}: {body[:500]}"
             )
