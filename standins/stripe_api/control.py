@@ -73,14 +73,7 @@ def failed_invoice(core: Core, spec: FailedInvoiceIn) -> dict[str, Any]:
                 ],
             },
         )
-        inv = invoice_shapes.invoice(cust, sub, spec.currency)
-        inv.update(billing_reason="subscription_cycle", auto_advance=True)
-        for item in sub["items"]["data"]:
-            amount = item["price"]["unit_amount"] * item["quantity"]
-            inv["lines"]["data"].append(
-                invoice_shapes.line_item(inv, amount, "1 × Stand-in plan", sub_item=item)
-            )
-        invoice_shapes.recompute_totals(inv)
+        inv = invoice_shapes.cycle_invoice(cust, sub, spec.currency)
         core.store.put(inv)
         sub["latest_invoice"] = inv["id"]
         # Stripe's own attempt: no API request behind it, so event.request has null fields.

@@ -176,3 +176,15 @@ def recompute_totals(inv: dict[str, Any]) -> None:
         "amount_remaining",
     ):
         inv[key] = total
+
+
+def cycle_invoice(cust: dict[str, Any], sub: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The invoice of a subscription's new period (`billing_reason: subscription_cycle`), one
+    line per item, totals computed; the caller stores it and finalizes it."""
+    inv = invoice(cust, sub, currency)
+    inv.update(billing_reason="subscription_cycle", auto_advance=True)
+    for item in sub["items"]["data"]:
+        amount = item["price"]["unit_amount"] * item["quantity"]
+        inv["lines"]["data"].append(line_item(inv, amount, "1 × Stand-in plan", sub_item=item))
+    recompute_totals(inv)
+    return inv

@@ -144,14 +144,7 @@ def renew(core: Core, sub_id: str) -> dict[str, Any]:
     sub = fetch(core, sub_id, "sub", "subscription")
     cust = core.store.objects[sub["customer"]]
     automatic = Ctx()
-    inv = invoice_shapes.invoice(cust, sub, sub["currency"])
-    inv.update(billing_reason="subscription_cycle", auto_advance=True)
-    for item in sub["items"]["data"]:
-        amount = item["price"]["unit_amount"] * item["quantity"]
-        inv["lines"]["data"].append(
-            invoice_shapes.line_item(inv, amount, "1 × Stand-in plan", sub_item=item)
-        )
-    invoice_shapes.recompute_totals(inv)
+    inv = invoice_shapes.cycle_invoice(cust, sub, sub["currency"])
     core.store.put(inv)
     sub["latest_invoice"] = inv["id"]
     for item in sub["items"]["data"]:
