@@ -147,7 +147,8 @@ class CardExpiryActivities:
         sub = self.client.v1.subscriptions.retrieve(
             card.subscription_id, params={"expand": ["customer", "latest_invoice"]}
         )
-        changed = self._card_changed(card, sub)
+        fresh = self.client.v1.payment_methods.retrieve(card.payment_method_id)
+        changed = self._card_changed(card, sub, fresh)
         if changed is not None:
             return RenewalCheckResult(status=PreDunningStatus.CARD_UPDATED, detail=changed)
         invoice = get(sub, "latest_invoice")
@@ -172,10 +173,11 @@ class CardExpiryActivities:
             status=None, detail=f"subscription {get(sub, 'status')}, renewal not attempted yet"
         )
 
-    def _card_changed(self, card: ExpiringCard, sub: Any) -> str | None:
-        """Why the renewal no longer charges the expiring card, if it does not: the account
-        updater renewed it in place, or the subscription's or customer's default changed."""
-        fresh = self.client.v1.payment_methods.retrieve(card.payment_method_id)
+    @staticmethod
+    def _card_changed(card: ExpiringCard, sub: Any, fresh: Any) -> str | None:
+        """Why the renewal no longer charges the expiring card (`fresh`: it as Stripe has it
+        now), if it does not: the account updater renewed it in place, or the subscription's
+        or customer's default changed."""
         if get(fresh, "card") is not None and not _expires_before(fresh, card.renews_at):
             return "the card's expiry was renewed"
         current = object_id(default_card(sub))
@@ -196,12 +198,12 @@ class CardExpiryActivities:
         sub = self.client.v1.subscriptions.retrieve(
             card.subscription_id, params={"expand": ["customer"]}
         )
-        changed = self._card_changed(card, sub)
+        pm = self.client.v1.payment_methods.retrieve(card.payment_method_id)
+        changed = self._card_changed(card, sub, pm)
         if changed is not None:  # a card update whose webhook has not arrived (or never will)
             return PreDunningMessageResult(dedupe_key=key, status="card_updated", detail=changed)
         # Read at send time, so no address, name or card digits enter workflow history.
         customer = get(sub, "customer")
-        pm = self.client.v1.payment_methods.retrieve(card.payment_method_id)
         email = get(customer, "email")
         if not email:
             return PreDunningMessageResult(dedupe_key=key, status="no_address")
