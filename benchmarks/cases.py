@@ -45,9 +45,7 @@ from models.settings import Settings
 from models.store import Ledger, make_engine
 from models.stripe_reads import make_stripe_client
 from models.temporal import converter_for, ensure_search_attributes
-from standins.sendgrid_api import create_app as sendgrid_app
-from standins.server import BackgroundServer
-from standins.stripe_api import create_app as stripe_app
+from standins.server import ProcessServer
 from starter.cases import start_case
 from worker import build_activities, build_worker
 from workflows.search_attributes import ALL_KEYS
@@ -59,6 +57,10 @@ CARDS = (
     "pm_card_chargeDeclinedInsufficientFunds",
     "pm_card_chargeDeclinedExpiredCard",
 )
+
+
+# Which worker a run goes to: its task queue, the Stripe stand-in's URL, whether minimal.
+Path_ = tuple[str, str, bool]
 
 
 @dataclass
@@ -168,11 +170,21 @@ async def drive(
         run.outcomes[outcome].append(len(history.events))
 
 
-async def main(count: int, concurrency: int) -> None:
+async def warm_then_drive(
+    client: Client, run: Run, inputs: list[DunningInput], counts: tuple[int, int], path: Path_
+) -> None:
+    """A few cases first, not counted: both paths are then measured warm (imports, template
+    and catalog compiles, connection pools), as a long-running worker is."""
+    (warmup, concurrency), (task_queue, stripe_url, minimal) = counts, path
+    await drive(client, Run("warm-up"), inputs[:warmup], task_queue, 1, stripe_url, minimal)
+    await drive(client, run, inputs[warmup:], task_queue, concurrency, stripe_url, minimal)
+
+
+async def main(count: int, concurrency: int, warmup: int) -> None:
     with (
         database() as url,
-        BackgroundServer(stripe_app()) as stripe_srv,
-        BackgroundServer(sendgrid_app()) as sendgrid_srv,
+        ProcessServer("standins.stripe_api:create_app") as stripe_srv,
+        ProcessServer("standins.sendgrid_api:create_app") as sendgrid_srv,
     ):
         settings = Settings(
             database_url=url,
@@ -181,10 +193,10 @@ async def main(count: int, concurrency: int) -> None:
             stripe_api_key="sk_test_bench",
             _env_file=None,  # type: ignore[call-arg]
         )
-        print(f"Creating {2 * count} failed invoices on the Stripe stand-in…", flush=True)
+        print(f"Creating {2 * (count + warmup)} failed invoices on the stand-in…", flush=True)
         full_inputs, min_inputs = (
-            make_cases(stripe_srv.url, count),
-            make_cases(stripe_srv.url, count),
+            make_cases(stripe_srv.url, count + warmup),
+            make_cases(stripe_srv.url, count + warmup),
         )
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=BENCH_CONVERTER,
@@ -192,14 +204,15 @@ async def main(count: int, concurrency: int) -> None:
         )
         await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)
         ledger = Ledger(make_engine(url))
+        counts = (warmup, concurrency)
         full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
         with ThreadPoolExecutor(max_workers=64) as pool:
             async with build_worker(
                 env.client, "bench-full", build_activities(settings, ledger), pool
             ):
                 print(f"Running {count} cases through DunningWorkflow…", flush=True)
-                await drive(
-                    env.client, full, full_inputs, "bench-full", concurrency, stripe_srv.url, False
+                await warm_then_drive(
+                    env.client, full, full_inputs, counts, ("bench-full", stripe_srv.url, False)
                 )
             null: Any = NullLedger()
             stripe_acts = StripeActivities(
@@ -222,8 +235,8 @@ async def main(count: int, concurrency: int) -> None:
                 max_concurrent_activities=64,
             ):
                 print(f"Running {count} cases through the minimal baseline…", flush=True)
-                await drive(
-                    env.client, minimal, min_inputs, "bench-min", concurrency, stripe_srv.url, True
+                await warm_then_drive(
+                    env.client, minimal, min_inputs, counts, ("bench-min", stripe_srv.url, True)
                 )
         await env.shutdown()
         ledger.engine.dispose()
@@ -256,5 +269,6 @@ if __name__ == "__main__":
     )
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=6, help="uncounted cases per path first")
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.concurrency))
+    asyncio.run(main(args.cases, args.concurrency, args.warmup))

@@ -15,7 +15,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Notification, utcnow
-from models.store import insert_ignore
+from models.store import insert_ignore, upsert_for
 
 
 class NotificationStore:
@@ -25,13 +25,15 @@ class NotificationStore:
     def claim(self, attempt: int, **values: Any) -> tuple[bool, Notification]:
         """Claim the dedupe key. Returns (claimed, row); not claimed means do not send."""
         with self.sessions.begin() as session:
-            if insert_ignore(
-                session, Notification, {**values, "status": "claimed", "claim_attempt": attempt}
-            ):
-                row = session.scalars(
-                    select(Notification).where(Notification.dedupe_key == values["dedupe_key"])
-                ).one()
-                return True, row
+            # One round trip for the usual case, a key nobody holds: the insert returns the row.
+            fresh = session.scalars(
+                upsert_for(session)(Notification)
+                .values(**values, status="claimed", claim_attempt=attempt)
+                .on_conflict_do_nothing()
+                .returning(Notification)
+            ).first()
+            if fresh is not None:
+                return True, fresh
             row = session.scalars(
                 select(Notification)
                 .where(Notification.dedupe_key == values["dedupe_key"])

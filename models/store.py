@@ -23,6 +23,12 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def upsert_for(session: Session) -> Any:
+    """The dialect's INSERT, the one with ON CONFLICT (PostgreSQL in production, SQLite in
+    unit tests)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING: True when the row is new.
 
@@ -30,9 +36,7 @@ def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> bool:
     `postgresql://` URL once it is installed) the dialect adds RETURNING for the primary key and
     the cursor's rowcount is -1, which would make every duplicate look new.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
+    stmt = upsert_for(session)(model).values(**values).on_conflict_do_nothing().returning(model.id)
     return session.execute(stmt).first() is not None
 
 

@@ -17,15 +17,16 @@ it died) is due again as well.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, Index, Integer, String, Text, select, text, update
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, load_only, mapped_column, sessionmaker
 
 from models.ledger import Base, utcnow
-from models.store import insert_ignore
+from models.store import insert_ignore, upsert_for
 
 EventStatus = Literal["queued", "processing", "done", "ignored", "failed"]
 FINAL_STATUSES = ("done", "ignored")
@@ -94,10 +95,17 @@ class StripeEventStore:
         `status="processing"`: the accepting process applies it itself, now; its lease makes
         it due for the sweep only if that process dies first. `queued`: due at once.
         """
+        with self.sessions.begin() as session:
+            row = self._row(event_id=event_id, payload=payload, status=status, **values)
+            return insert_ignore(session, StripeEvent, row)
+
+    def _row(
+        self, *, event_id: str, payload: str, status: str = "queued", **values: Any
+    ) -> dict[str, Any]:
         now = utcnow()
         pending = status in ("queued", "processing")
         due = now + self.lease if status == "processing" else now
-        row = {
+        return {
             "event_id": event_id,
             "payload": payload if pending else None,
             "status": status,
@@ -109,8 +117,59 @@ class StripeEventStore:
             "attempts": 1 if status == "processing" else 0,
             **values,
         }
+
+    def accept_many(self, rows: list[dict[str, Any]]) -> list[Claim | None]:
+        """Keep a batch of verified events in one transaction (one commit, one WAL flush, for
+        every delivery that arrived while the previous batch was committing).
+
+        `rows` are `accept`'s keyword arguments. Per row, in order: None when this call kept
+        the event (the first copy of an id not seen before), else the Claim of a redelivery,
+        counted as `count_delivery` does.
+        """
+        kept_rows = [self._row(**row) for row in rows]
+        first: dict[str, dict[str, Any]] = {}
+        for row in kept_rows:
+            first.setdefault(row["event_id"], row)
         with self.sessions.begin() as session:
-            return insert_ignore(session, StripeEvent, row)
+            kept = set(
+                session.scalars(
+                    upsert_for(session)(StripeEvent)
+                    .values(list(first.values()))
+                    .on_conflict_do_nothing()
+                    .returning(StripeEvent.event_id)
+                )
+            )
+            repeats = Counter(row["event_id"] for row in kept_rows)
+            for event_id in kept:
+                repeats[event_id] -= 1  # the copy that was kept is not a redelivery
+            redelivered = [event_id for event_id, n in repeats.items() if n > 0]
+            existing = (
+                {
+                    event.event_id: event
+                    for event in session.scalars(
+                        select(StripeEvent)
+                        .options(load_only(StripeEvent.status, StripeEvent.action))
+                        .where(StripeEvent.event_id.in_(redelivered))
+                        .with_for_update()
+                    )
+                }
+                if redelivered
+                else {}
+            )
+            for event_id, event in existing.items():
+                event.deliveries += repeats[event_id]
+            answers: list[Claim | None] = []
+            for row in kept_rows:
+                event_id = row["event_id"]
+                if event_id in kept:
+                    kept.discard(event_id)
+                    answers.append(None)
+                elif event_id in existing:
+                    found = existing[event_id]
+                    answers.append(Claim(owned=False, status=found.status, action=found.action))
+                else:  # removed meanwhile (a purge): as accept, the copy is treated as new
+                    answers.append(None)
+            return answers
 
     def count_delivery(self, event_id: str) -> Claim | None:
         """A redelivery of a received event: counted, and its current state returned."""

@@ -40,6 +40,7 @@ from starter.support.api import install_support_routes
 from starter.support.console import install_console
 from starter.support.notifications_api import install_notifications_api
 from starter.webhooks.executor import Executor
+from starter.webhooks.intake import Intake
 from starter.webhooks.relay import Relay
 from starter.webhooks.router import router as webhook_router
 from starter.webhooks.sendgrid import router as sendgrid_router
@@ -90,8 +91,11 @@ def create_app(
     ledger = ledger or Ledger(make_engine(settings.database_url))
     connector = TemporalConnector(settings, client, timeout=temporal_timeout)
 
+    events = StripeEventStore(
+        ledger.sessions, timedelta(seconds=settings.dunning_relay_lease_seconds)
+    )
     relay = Relay(
-        StripeEventStore(ledger.sessions, timedelta(seconds=settings.dunning_relay_lease_seconds)),
+        events,
         connector.get,
         lambda client: Executor(client, settings.dunning_task_queue, ledger, temporal_timeout),
         settings.dunning_relay_concurrency,
@@ -128,6 +132,7 @@ def create_app(
     app.state.temporal = connector
     app.state.temporal_timeout = temporal_timeout
     app.state.relay = relay
+    app.state.intake = Intake(events)
     app.add_exception_handler(TemporalUnavailable, temporal_unavailable_handler)
     app.include_router(webhook_router)
     app.include_router(twilio_router)  # SMS delivery reports and STOP/START

@@ -3,26 +3,26 @@
 Stripe's contract (https://docs.stripe.com/webhooks): any non-2xx answer, or none within its
 timeout, is a failed delivery that Stripe retries with backoff for up to three days, and it
 asks for a quick 2xx with the processing done asynchronously. So a delivery is answered 200 as
-soon as its verified body is committed to `stripe_events` (one INSERT, keyed by event id: a
-redelivered or concurrent copy is a duplicate with no second effect), and the relay
+soon as its verified body is committed to `stripe_events` (an INSERT keyed by event id, in a
+group commit with the deliveries arriving alongside: intake.py; a redelivered or concurrent
+copy is a duplicate with no second effect), and the relay
 (`relay.py`) starts or signals the case. Temporal being down delays that, never the answer;
 only the database being down answers 503.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 
 from starter.deps import (
     get_settings_from,
 )
+from starter.webhooks.intake import Intake
 from starter.webhooks.payloads import PayloadError, parse_event
 from starter.webhooks.relay import Relay
 from starter.webhooks.routing import Ignore, plan
@@ -86,6 +86,10 @@ def relay_of(request: Request) -> Relay:
     return cast(Relay, request.app.state.relay)
 
 
+def intake_of(request: Request) -> Intake:
+    return cast(Intake, request.app.state.intake)
+
+
 @router.post(
     "/webhooks/stripe",
     summary="Receive a Stripe webhook event",
@@ -143,22 +147,18 @@ async def stripe_webhook(
     # With room, this process applies the event itself right after answering (kept as
     # `processing`); otherwise it waits in the table for a sweep (`queued`).
     mine = ignored is None and relay.has_room()
-    store = relay.store
-    accept = functools.partial(
-        store.accept,
-        event_id=event.id,
-        payload=body.decode("utf-8"),
-        status="ignored" if ignored else ("processing" if mine else "queued"),
-        action=ignored.reason if ignored else None,
-        type=event.type,
-        api_version=event.api_version,
-        livemode=event.livemode,
-        object_id=event.object_id,
-        event_created=event.created,
-    )
     try:
-        accepted = await run_in_threadpool(accept)
-        seen = None if accepted else await run_in_threadpool(store.count_delivery, event.id)
+        seen = await intake_of(request).keep(
+            event_id=event.id,
+            payload=body.decode("utf-8"),
+            status="ignored" if ignored else ("processing" if mine else "queued"),
+            action=ignored.reason if ignored else None,
+            type=event.type,
+            api_version=event.api_version,
+            livemode=event.livemode,
+            object_id=event.object_id,
+            event_created=event.created,
+        )
     except SQLAlchemyError:
         log.exception("Could not record Stripe event %s", event.id)
         return _error(503, "database unavailable, retry")

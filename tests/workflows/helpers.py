@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -69,14 +70,29 @@ async def history_length(handle: WorkflowHandle) -> int:
 
 
 async def activity_times(handle: WorkflowHandle, activity_type: str) -> list[Any]:
-    """When each activity of a type was scheduled (server time, i.e. skipped time)."""
+    """When each activity of a type ran (server time, i.e. skipped time): a regular one when
+    scheduled, a local one when its marker was recorded (messages are local since LOCAL_SENDS)."""
     history = await handle.fetch_history()
-    return [
-        event.event_time.ToDatetime().replace(tzinfo=None)
-        for event in history.events
-        if event.HasField("activity_task_scheduled_event_attributes")
-        and event.activity_task_scheduled_event_attributes.activity_type.name == activity_type
-    ]
+    times = []
+    ran: str | None
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            ran = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.HasField("marker_recorded_event_attributes"):
+            ran = local_activity_type(event.marker_recorded_event_attributes)
+        else:
+            continue
+        if ran == activity_type:
+            times.append(event.event_time.ToDatetime().replace(tzinfo=None))
+    return times
+
+
+def local_activity_type(marker: Any) -> str | None:
+    """The activity type a local-activity marker records (the SDK's `data` detail, plain JSON)."""
+    if marker.marker_name != "core_local_activity" or "data" not in marker.details:
+        return None
+    (data,) = marker.details["data"].payloads
+    return json.loads(data.data).get("activity_type")
 
 
 async def open_case(

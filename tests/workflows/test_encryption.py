@@ -106,14 +106,17 @@ async def test_a_finished_case_keeps_no_personal_data_in_clear_text(
 
 
 async def _case_payload_keys(handle: WorkflowHandle[Any, Any]) -> list[bytes]:
-    """The key id of every activity argument the workflow wrote, in history order."""
+    """The key id of every activity argument and local-activity result the worker wrote, in
+    history order (a local activity's input is not kept in history, its result is)."""
     history = await handle.fetch_history()
-    return [
-        payload.metadata[KEY_ID]
-        for event in history.events
-        if event.HasField("activity_task_scheduled_event_attributes")
-        for payload in event.activity_task_scheduled_event_attributes.input.payloads
-    ]
+    payloads: list[Any] = []
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            payloads += event.activity_task_scheduled_event_attributes.input.payloads
+        elif event.HasField("marker_recorded_event_attributes"):
+            details = event.marker_recorded_event_attributes.details
+            payloads += details["result"].payloads if "result" in details else []
+    return [payload.metadata[KEY_ID] for payload in payloads]
 
 
 async def test_a_running_case_keeps_working_after_the_primary_key_changes(
