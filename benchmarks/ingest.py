@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import aiohttp
 import httpx
 import sqlalchemy as sa
 import stripe
@@ -186,7 +187,14 @@ async def main(count: int, concurrency: int, workers: int) -> None:
     client = env.client
     temporal = client.service_client.config.target_host
     with database() as url, api_process(url, temporal, BENCH_KEY, workers) as base:
-        http = httpx.AsyncClient(base_url=base, timeout=60)
+        # aiohttp, not httpx: at concurrency 100 httpx's connection pool, not the API, was
+        # where requests waited (the API's event loop sat idle meanwhile). Every connection the
+        # warm-up opens stays open for the measured phase, as a sender's keep-alive pool would.
+        http = aiohttp.ClientSession(
+            base_url=base,
+            connector=aiohttp.TCPConnector(limit=concurrency),
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
         bodies = [failed_event(f"in_{run}api{i:07d}") for i in range(count)]
         # Both paths warm up first (connections, pools, lazy imports), measured neither.
         warm = 2 * concurrency
@@ -198,13 +206,13 @@ async def main(count: int, concurrency: int, workers: int) -> None:
             header = stripe.WebhookSignature.generate_signature_header(  # type: ignore[attr-defined]
                 body.decode(), SECRET, timestamp=int(time.time())
             )
-            response = await http.post(
+            async with http.post(
                 "/webhooks/stripe",
-                content=body,
+                data=body,
                 headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-            )
-            answers.append(response.json())
-            return response.status_code == 200
+            ) as response:
+                answers.append(await response.json())
+                return response.status == 200
 
         async def direct(i: int, prefix: str = "dir") -> bool:
             input = DunningInput(
@@ -230,7 +238,7 @@ async def main(count: int, concurrency: int, workers: int) -> None:
         duplicates = sum(1 for answer in answers if answer.get("duplicate") is True)
         print(f"Starting {count} workflows directly at concurrency {concurrency}…", flush=True)
         direct_run = await timed(count, concurrency, direct)
-        await http.aclose()
+        await http.close()
         api_cases = await count_cases(client, f"in_{run}api", count)
         direct_cases = await count_cases(client, f"in_{run}dir", count)
         applied_events = await asyncio.to_thread(applied, url) - warm

@@ -131,14 +131,10 @@ class StripeEventStore:
         for row in kept_rows:
             first.setdefault(row["event_id"], row)
         with self.sessions.begin() as session:
-            kept = set(
-                session.scalars(
-                    upsert_for(session)(StripeEvent)
-                    .values(list(first.values()))
-                    .on_conflict_do_nothing()
-                    .returning(StripeEvent.event_id)
-                )
-            )
+            # Rows as parameters, not in the statement: SQLAlchemy compiles it once (cached)
+            # and sends them as multi-row VALUES ("insertmanyvalues").
+            keep = upsert_for(session)(StripeEvent).on_conflict_do_nothing()
+            kept = set(session.scalars(keep.returning(StripeEvent.event_id), list(first.values())))
             repeats = Counter(row["event_id"] for row in kept_rows)
             for event_id in kept:
                 repeats[event_id] -= 1  # the copy that was kept is not a redelivery
