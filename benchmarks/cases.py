@@ -1,6 +1,6 @@
 """Benchmark: N dunning cases through the default schedule, against a minimal baseline.
 
-    .venv/bin/python benchmarks/cases.py [--cases 1000] [--concurrency 1]
+    .venv/bin/python benchmarks/cases.py [--cases 1000] [--concurrency 1] [--warmup 6]
 
 Runs on the time-skipping test server with the Stripe and SendGrid stand-ins and PostgreSQL
 (TEST_DATABASE_URL, else a throwaway database on 127.0.0.1:5432). The same card mix goes
