@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     dunning_encryption: Literal["on", "off"] = "on"
     # Bearer token of the codec server (`dunning codec-server`); empty is open in dev only.
     dunning_codec_token: str = ""
+    # Or the access token a Temporal UI behind SSO forwards (starter/codec_auth.py).
+    dunning_codec_oidc_issuer: str = ""
+    dunning_codec_oidc_audience: str = ""
+    dunning_codec_oidc_jwks_url: str = ""
 
     @field_validator("dunning_encryption", mode="before")
     @classmethod

@@ -6,10 +6,11 @@ the proto3 JSON of `Payloads` — `{"payloads": [{"metadata": {"encoding": "<bas
 "data": "<base64>"}]}` — with the namespace in the `X-Namespace` header. The UI calls it from
 the browser, so CORS allows the UI's origin with credentials and the headers it sends.
 
-Who may decode: a request carrying `Authorization: Bearer <DUNNING_CODEC_TOKEN>` — the
-`temporal` CLI (`--codec-auth`), or a UI that forwards its access token — or a browser that
-signed in once at `/login` (an HttpOnly cookie the UI sends when "include cross-origin
-credentials" is on). Without a token the server is open, which only dev mode allows.
+Who may decode: a request carrying `Authorization: Bearer <DUNNING_CODEC_TOKEN>` (the
+`temporal` CLI's `--codec-auth`), or the OIDC access token a UI behind single sign-on forwards
+(checked against the issuer's keys: codec_auth.py), or a browser that signed in once at
+`/login` (an HttpOnly cookie the UI sends when "include cross-origin credentials" is on).
+Without either the server is open, which only dev mode allows.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from temporalio.api.common.v1 import Payloads
 from models.codec import EncryptionCodec
 from models.settings import EncryptionConfigError, Settings, get_settings
 from models.temporal import resolve_keyring
+from starter.codec_auth import AccessCheck, IdentityProviderUnavailable, OidcVerifier
 
 __all__ = ["COOKIE", "create_app", "ui_origins"]
 
@@ -52,16 +54,29 @@ def ui_origins(ui_url: str) -> list[str]:
     return [origin]
 
 
+def oidc_verifier(settings: Settings) -> OidcVerifier | None:
+    issuer, audience = settings.dunning_codec_oidc_issuer, settings.dunning_codec_oidc_audience
+    if not issuer:
+        return None
+    if not audience:  # a token for any application of the issuer must not open the data
+        raise EncryptionConfigError(
+            "DUNNING_CODEC_OIDC_ISSUER is set without DUNNING_CODEC_OIDC_AUDIENCE: name the"
+            " audience the UI's access tokens are issued for"
+        )
+    return OidcVerifier(issuer, audience, settings.dunning_codec_oidc_jwks_url or None)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     keyring = resolve_keyring(settings)
     if keyring is None:
         raise EncryptionConfigError("encryption is off (no keys): the codec server has no use")
     token = settings.dunning_codec_token
-    if not token and not settings.dev_mode:
+    access = AccessCheck(token, oidc_verifier(settings))
+    if access.open and not settings.dev_mode:
         raise EncryptionConfigError(
             "DUNNING_CODEC_TOKEN is not set: the codec server would decode customer data for"
-            " anyone (set it, or DUNNING_ENV=dev for local use)"
+            " anyone (set it or DUNNING_CODEC_OIDC_ISSUER, or DUNNING_ENV=dev for local use)"
         )
     codec = EncryptionCodec(keyring)
     namespace = settings.temporal_namespace
@@ -75,14 +90,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
 
+    # A plain function: FastAPI runs it in its thread pool, where fetching the issuer's keys
+    # does not hold up the event loop.
     def authorized(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-        if not token:
+        if access.open:
             return
         scheme, _, presented = (authorization or "").partition(" ")
         if scheme.lower() != "bearer":
             presented = request.cookies.get(COOKIE, "")
-        if not presented or not secrets.compare_digest(presented.encode(), token.encode()):
-            raise HTTPException(401, "a bearer token (DUNNING_CODEC_TOKEN) is required")
+        try:
+            allowed = access.allows(presented.strip())
+        except IdentityProviderUnavailable as err:
+            raise HTTPException(503, f"cannot check the access token: {err}") from None
+        if not allowed:
+            raise HTTPException(
+                401, "a bearer token is required: DUNNING_CODEC_TOKEN or a valid OIDC access token"
+            )
 
     async def payloads_of(request: Request, requested: str | None) -> Payloads:
         if requested and requested != namespace:
