@@ -27,13 +27,14 @@ from activities.email_render import RenderedEmail, message_context, render_email
 from activities.failures import compact_failures
 from activities.message_copy import PageLink
 from models.activities import SendEmailInput, SendEmailResult
-from models.channel_store import ChannelStore
+from models.channel_store import ChannelStore, opted_out
 from models.ledger import Notification, utcnow
-from models.notification_store import NotificationStore
+from models.notification_store import NotificationStore, Refusal
 from models.settings import Settings
 
 DEDUPE_ARG = "dunning_dedupe_key"
 log = logging.getLogger("dunning.email")
+UNSUBSCRIBED = "the address unsubscribed (SendGrid event)"
 
 # SendGrid builds the Email Activity feed asynchronously from processed events, so a message it
 # accepted moments ago may not be listed yet. And an earlier attempt may still be sending: a
@@ -124,6 +125,7 @@ class EmailActivities:
         attempt = activity.info().attempt
         claimed, row = self.notifications.claim(
             attempt=attempt,
+            unless=self._unsubscribed(input.to_email),
             invoice_id=input.invoice_id,
             dedupe_key=input.dedupe_key,
             template=input.template,
@@ -134,10 +136,18 @@ class EmailActivities:
             body_text=rendered.text,
         )
         log.debug("Claim %s attempt %s: %s, %s", input.dedupe_key, attempt, claimed, row.status)
+        if claimed and row.status == "opted_out":  # settled so by the claim itself
+            return SendEmailResult(dedupe_key=input.dedupe_key, status="skipped", detail=row.error)
         if not claimed and row.status == "uncertain":
             resolved = self._resolve(input, row, attempt)
             if resolved is not None:
                 return resolved
+            address = input.to_email
+            if address and self.channels and self.channels.is_opted_out("email", address):
+                self.notifications.settle(input.dedupe_key, "opted_out", error=UNSUBSCRIBED)
+                return SendEmailResult(
+                    dedupe_key=input.dedupe_key, status="skipped", detail=UNSUBSCRIBED
+                )
         elif not claimed:
             return SendEmailResult(
                 dedupe_key=input.dedupe_key,
@@ -145,12 +155,13 @@ class EmailActivities:
                 provider_message_id=row.provider_message_id,
                 detail=f"already {row.status}",
             )
-        address = input.to_email
-        if address and self.channels is not None and self.channels.is_opted_out("email", address):
-            detail = "the address unsubscribed (SendGrid event)"
-            self.notifications.settle(input.dedupe_key, "opted_out", error=detail)
-            return SendEmailResult(dedupe_key=input.dedupe_key, status="skipped", detail=detail)
         return self._deliver(input, rendered)
+
+    def _unsubscribed(self, address: str | None) -> Refusal | None:
+        """The suppression list, read in the claim's own transaction."""
+        if not address or self.channels is None:
+            return None
+        return lambda session: UNSUBSCRIBED if opted_out(session, "email", address) else None
 
     def _deliver(self, input: SendEmailInput, rendered: RenderedEmail) -> SendEmailResult:
         """Send a message whose key this attempt holds (status `claimed`)."""

@@ -69,13 +69,7 @@ class ChannelStore:
 
     def is_opted_out(self, channel: str, address: str) -> bool:
         with self.sessions() as session:
-            found = session.scalar(
-                select(ChannelOptOut.opted_out).where(
-                    ChannelOptOut.channel == channel,
-                    ChannelOptOut.address == _address(channel, address),
-                )
-            )
-            return bool(found)
+            return opted_out(session, channel, address)
 
     def customers_at(self, channel: str, address: str) -> list[str]:
         """Customers the case sent to at this address on this channel (who a STOP is from)."""
@@ -194,6 +188,16 @@ def _advance(row: Notification, status: str, error: str | None) -> None:
 
 def _send_id(report: EmailReport) -> str:
     return report.sg_message_id.split(".", 1)[0]
+
+
+def opted_out(session: Session, channel: str, address: str) -> bool:
+    """Whether the address opted out of the channel, read in the caller's transaction."""
+    found = session.scalar(
+        select(ChannelOptOut.opted_out).where(
+            ChannelOptOut.channel == channel, ChannelOptOut.address == _address(channel, address)
+        )
+    )
+    return bool(found)
 
 
 def _address(channel: str, address: str) -> str:
