@@ -1,6 +1,6 @@
 """Benchmark: N dunning cases through the default schedule, against a minimal baseline.
 
-    .venv/bin/python benchmarks/cases.py [--cases 1000] [--concurrency 1] [--warmup 6]
+    .venv/bin/python benchmarks/cases.py [--cases 1000] [--concurrency 1] [--warmup 3] [--rounds 5]
 
 Runs on the time-skipping test server with the Stripe and SendGrid stand-ins and PostgreSQL
 (TEST_DATABASE_URL, else a throwaway database on 127.0.0.1:5432). The same card mix goes
@@ -160,9 +160,11 @@ async def drive(
 
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in inputs))
-    run.seconds = time.perf_counter() - started
-    run.cases = len(inputs)
-    run.stripe_calls = len((await http.get("/_standin/requests")).json()["requests"]) - calls_before
+    run.seconds += time.perf_counter() - started
+    run.cases += len(inputs)
+    run.stripe_calls += (
+        len((await http.get("/_standin/requests")).json()["requests"]) - calls_before
+    )
     for handle in handles:
         history = await handle.fetch_history()
         result = await handle.result()
@@ -173,14 +175,20 @@ async def drive(
 async def warm_then_drive(
     client: Client, run: Run, inputs: list[DunningInput], counts: tuple[int, int], path: Path_
 ) -> None:
-    """A few cases first, not counted: both paths are then measured warm (imports, template
+    """A few cases first, not counted: the worker is then measured warm (imports, template
     and catalog compiles, connection pools), as a long-running worker is."""
     (warmup, concurrency), (task_queue, stripe_url, minimal) = counts, path
     await drive(client, Run("warm-up"), inputs[:warmup], task_queue, 1, stripe_url, minimal)
     await drive(client, run, inputs[warmup:], task_queue, concurrency, stripe_url, minimal)
 
 
-async def main(count: int, concurrency: int, warmup: int) -> None:
+def rounds_of(inputs: list[DunningInput], rounds: int, warmup: int) -> list[list[DunningInput]]:
+    """`rounds` slices of the cases, each led by its own warm-up cases."""
+    per_round = [inputs[i::rounds] for i in range(rounds)]
+    return [chunk for chunk in per_round if len(chunk) > warmup]
+
+
+async def main(count: int, concurrency: int, warmup: int, rounds: int) -> None:
     with (
         database() as url,
         ProcessServer("standins.stripe_api:create_app") as stripe_srv,
@@ -193,10 +201,12 @@ async def main(count: int, concurrency: int, warmup: int) -> None:
             stripe_api_key="sk_test_bench",
             _env_file=None,  # type: ignore[call-arg]
         )
-        print(f"Creating {2 * (count + warmup)} failed invoices on the stand-in…", flush=True)
+        total = count + warmup * rounds
+        print(f"Creating {2 * total} failed invoices on the stand-in…", flush=True)
+        # The card mix is dealt round-robin: each round gets its share of every kind.
         full_inputs, min_inputs = (
-            make_cases(stripe_srv.url, count + warmup),
-            make_cases(stripe_srv.url, count + warmup),
+            make_cases(stripe_srv.url, total),
+            make_cases(stripe_srv.url, total),
         )
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=BENCH_CONVERTER,
@@ -206,38 +216,38 @@ async def main(count: int, concurrency: int, warmup: int) -> None:
         ledger = Ledger(make_engine(url))
         counts = (warmup, concurrency)
         full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
+        null: Any = NullLedger()
+        stripe_acts = StripeActivities(make_stripe_client(settings), null, settings.dunning_policy)
+        email_acts = EmailActivities(make_sendgrid_client(settings), null, "billing@example.com")
+        chunks = zip(
+            rounds_of(full_inputs, rounds, warmup),
+            rounds_of(min_inputs, rounds, warmup),
+            strict=True,
+        )
+        print(f"Running {count} cases through each, in {rounds} alternating rounds…", flush=True)
         with ThreadPoolExecutor(max_workers=64) as pool:
-            async with build_worker(
-                env.client, "bench-full", build_activities(settings, ledger), pool
-            ):
-                print(f"Running {count} cases through DunningWorkflow…", flush=True)
-                await warm_then_drive(
-                    env.client, full, full_inputs, counts, ("bench-full", stripe_srv.url, False)
-                )
-            null: Any = NullLedger()
-            stripe_acts = StripeActivities(
-                make_stripe_client(settings), null, settings.dunning_policy
-            )  # type: ignore[arg-type]
-            email_acts = EmailActivities(
-                make_sendgrid_client(settings), null, "billing@example.com"
-            )  # type: ignore[arg-type]
-            async with Worker(
-                env.client,
-                task_queue="bench-min",
-                workflows=[MinimalDunningWorkflow],
-                activities=[
-                    stripe_acts.get_invoice_context,
-                    stripe_acts.retry_payment,
-                    stripe_acts.apply_final_action,
-                    email_acts.send_email,
-                ],
-                activity_executor=pool,
-                max_concurrent_activities=64,
-            ):
-                print(f"Running {count} cases through the minimal baseline…", flush=True)
-                await warm_then_drive(
-                    env.client, minimal, min_inputs, counts, ("bench-min", stripe_srv.url, True)
-                )
+            # The two take turns, so a slower or faster spell of the machine weighs on both;
+            # one worker at a time, as the time-skipping server needs.
+            for full_chunk, min_chunk in chunks:
+                activities = build_activities(settings, ledger)
+                async with build_worker(env.client, "bench-full", activities, pool):
+                    path = ("bench-full", stripe_srv.url, False)
+                    await warm_then_drive(env.client, full, full_chunk, counts, path)
+                async with Worker(
+                    env.client,
+                    task_queue="bench-min",
+                    workflows=[MinimalDunningWorkflow],
+                    activities=[
+                        stripe_acts.get_invoice_context,
+                        stripe_acts.retry_payment,
+                        stripe_acts.apply_final_action,
+                        email_acts.send_email,
+                    ],
+                    activity_executor=pool,
+                    max_concurrent_activities=64,
+                ):
+                    path = ("bench-min", stripe_srv.url, True)
+                    await warm_then_drive(env.client, minimal, min_chunk, counts, path)
         await env.shutdown()
         ledger.engine.dispose()
     report(full, minimal)
@@ -269,6 +279,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=6, help="uncounted cases per path first")
+    parser.add_argument("--warmup", type=int, default=3, help="uncounted cases per round and path")
+    parser.add_argument("--rounds", type=int, default=5, help="turns each workflow takes")
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.concurrency, args.warmup))
+    asyncio.run(main(args.cases, args.concurrency, args.warmup, args.rounds))
