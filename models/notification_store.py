@@ -63,10 +63,11 @@ class NotificationStore:
             row.status, row.claim_attempt, row.error = "claimed", attempt, None
             row.created_at = utcnow()
             return True, row
-        if row.status == "claimed" and row.claim_attempt != attempt:
-            # An earlier attempt claimed the key and never settled it: the worker died
-            # around the HTTP call. SendGrid may or may not have the message; the caller
-            # must find out before sending again.
+        if row.status == "claimed":
+            # An earlier execution claimed the key and never settled it: the worker died
+            # around the HTTP call. The provider may or may not have the message; the caller
+            # must find out before sending again. Whatever its attempt number: a local
+            # activity run again after a worker crash starts over at attempt 1.
             row.status = "uncertain"
             row.error = f"attempt {row.claim_attempt} did not finish"
         return False, row

@@ -35,6 +35,21 @@ def test_a_second_claim_of_a_key_is_refused(database_url: str, driver: str) -> N
     ledger.engine.dispose()
 
 
+def test_a_claim_left_by_a_dead_execution_is_uncertain_even_under_the_same_attempt(
+    ledger: Ledger,
+) -> None:
+    # A local activity run again after its worker was killed starts over at attempt 1: the
+    # claim it finds is not its own, and the message may or may not have gone out.
+    invoice = "in_store_rerun"
+    opened = {"workflow_id": "w", "customer_id": "c", "amount_due": 1, "currency": "eur"}
+    ledger.open_case(invoice_id=invoice, policy="default", opened_at=utcnow(), **opened)
+    notifications = NotificationStore(ledger.sessions)
+    key = f"dunning-{invoice}:step:2"
+    assert notifications.claim(1, invoice_id=invoice, dedupe_key=key, template="reminder")[0]
+    claimed, row = notifications.claim(1, invoice_id=invoice, dedupe_key=key, template="reminder")
+    assert (claimed, row.status) == (False, "uncertain")
+
+
 def test_unresolved_lists_uncertain_and_stale_claims(ledger: Ledger) -> None:
     invoice = "in_store_unresolved"
     ledger.open_case(
