@@ -95,15 +95,11 @@ def failure_reason(err: ActivityError) -> str:
 # events and a workflow task of their own (Temporal's advice for short calls). Cases that began
 # before the change keep regular activities, so their histories replay (workflow.patched).
 LOCAL_CALLS = "local-reads-and-ledger"
-# Messages too (a SendGrid or Twilio request of a second or two, idempotent through the
-# ledger's claim): one marker instead of six events per message. Retries wait on durable
-# timers once the backoff passes the SDK's local retry threshold, as a regular activity's do.
-LOCAL_SENDS = "local-sends"
 
 
-async def short_call(name: str, arg: Any, patch: str = LOCAL_CALLS, **options: Any) -> Any:
-    """`name` as a local activity in cases started since `patch`, else as before."""
-    if not workflow.patched(patch):
+async def short_call(name: str, arg: Any, **options: Any) -> Any:
+    """`name` as a local activity in cases started since LOCAL_CALLS, else as before."""
+    if not workflow.patched(LOCAL_CALLS):
         return await workflow.execute_activity(name, arg, **options)
     try:
         return await workflow.execute_local_activity(name, arg, **options)
@@ -236,10 +232,9 @@ class CaseCalls:
         level: str | None = None,
     ) -> NotificationResult:
         """The message on one channel: the activity `send_{channel}` (one per channel)."""
-        return await short_call(
+        return await workflow.execute_activity(
             f"send_{channel}",
             self._notification(channel, key, template=template, level=level, step=step),
-            patch=LOCAL_SENDS,
             result_type=NotificationResult,
             summary=f"{CHANNEL_LABEL.get(channel, channel)}: {template}",
             **EMAIL_CALL,
@@ -247,7 +242,7 @@ class CaseCalls:
 
     async def announce(self, channel: Channel, event: Announcement) -> NotificationResult:
         """A case event for the merchant's systems (ids and codes only)."""
-        return await short_call(
+        return await workflow.execute_activity(
             f"send_{channel}",
             self._notification(
                 channel,
@@ -260,7 +255,6 @@ class CaseCalls:
                 reason_code=event.reason_code,
                 reached=list(event.reached),
             ),
-            patch=LOCAL_SENDS,
             result_type=NotificationResult,
             summary=f"{CHANNEL_LABEL.get(channel, channel)}: {event.event}",
             **EMAIL_CALL,
