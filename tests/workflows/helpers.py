@@ -71,7 +71,7 @@ async def history_length(handle: WorkflowHandle) -> int:
 
 async def activity_times(handle: WorkflowHandle, activity_type: str) -> list[Any]:
     """When each activity of a type ran (server time, i.e. skipped time): a regular one when
-    scheduled, a local one when its marker was recorded (messages are local since LOCAL_SENDS)."""
+    scheduled, a local one (reads, bookkeeping) when its marker was recorded."""
     history = await handle.fetch_history()
     times = []
     ran: str | None
