@@ -7,7 +7,7 @@ A row is the claim: `INSERT ... ON CONFLICT (event_id) DO NOTHING` lets exactly 
 an event; the others see its status and answer without acting.
 
 The row is also the outbox: a delivery is answered 2xx once its verified body is committed
-(`accept`). The accepting process usually applies it itself at once (the row is kept as
+(`accept_many`). The accepting process usually applies it itself at once (the row is kept as
 `processing`, with a lease); otherwise it is kept `queued` and a relay's sweep `take`s it
 (starter/webhooks/relay.py). Either way `finish` records the result and clears the body.
 Status: queued | processing -> done | ignored, or -> failed (Temporal unreachable, an error)
@@ -26,7 +26,7 @@ from sqlalchemy import Boolean, Index, Integer, String, Text, select, text, upda
 from sqlalchemy.orm import Mapped, Session, load_only, mapped_column, sessionmaker
 
 from models.ledger import Base, utcnow
-from models.store import insert_ignore, upsert_for
+from models.store import upsert_for
 
 EventStatus = Literal["queued", "processing", "done", "ignored", "failed"]
 FINAL_STATUSES = ("done", "ignored")
@@ -89,16 +89,6 @@ class StripeEventStore:
         self.sessions = sessions
         self.lease = lease
 
-    def accept(self, *, event_id: str, payload: str, status: str = "queued", **values: Any) -> bool:
-        """Keep a verified event (one INSERT); False if its id was already received.
-
-        `status="processing"`: the accepting process applies it itself, now; its lease makes
-        it due for the sweep only if that process dies first. `queued`: due at once.
-        """
-        with self.sessions.begin() as session:
-            row = self._row(event_id=event_id, payload=payload, status=status, **values)
-            return insert_ignore(session, StripeEvent, row)
-
     def _row(
         self, *, event_id: str, payload: str, status: str = "queued", **values: Any
     ) -> dict[str, Any]:
@@ -122,20 +112,23 @@ class StripeEventStore:
         """Keep a batch of verified events in one transaction (one commit, one WAL flush, for
         every delivery that arrived while the previous batch was committing).
 
-        `rows` are `accept`'s keyword arguments. Per row, in order: None when this call kept
-        the event (the first copy of an id not seen before), else the Claim of a redelivery,
-        counted as `count_delivery` does.
+        Each row is one delivery: `event_id`, `payload`, `status` and the event's columns.
+        `status="processing"`: the accepting process applies it itself, now; its lease makes
+        it due for the sweep only if that process dies first. `queued`: due at once.
+
+        Per row, in order: None when this call kept the event (the first copy of an id not
+        seen before), else the Claim of a redelivery (counted in `deliveries`).
         """
-        kept_rows = [self._row(**row) for row in rows]
+        built = [self._row(**row) for row in rows]
         first: dict[str, dict[str, Any]] = {}
-        for row in kept_rows:
+        for row in built:
             first.setdefault(row["event_id"], row)
         with self.sessions.begin() as session:
             # Rows as parameters, not in the statement: SQLAlchemy compiles it once (cached)
             # and sends them as multi-row VALUES ("insertmanyvalues").
             keep = upsert_for(session)(StripeEvent).on_conflict_do_nothing()
             kept = set(session.scalars(keep.returning(StripeEvent.event_id), list(first.values())))
-            repeats = Counter(row["event_id"] for row in kept_rows)
+            repeats = Counter(row["event_id"] for row in built)
             for event_id in kept:
                 repeats[event_id] -= 1  # the copy that was kept is not a redelivery
             redelivered = [event_id for event_id, n in repeats.items() if n > 0]
@@ -144,7 +137,11 @@ class StripeEventStore:
                     event.event_id: event
                     for event in session.scalars(
                         select(StripeEvent)
-                        .options(load_only(StripeEvent.status, StripeEvent.action))
+                        .options(
+                            load_only(
+                                StripeEvent.status, StripeEvent.action, StripeEvent.deliveries
+                            )
+                        )
                         .where(StripeEvent.event_id.in_(redelivered))
                         .with_for_update()
                     )
@@ -155,7 +152,7 @@ class StripeEventStore:
             for event_id, event in existing.items():
                 event.deliveries += repeats[event_id]
             answers: list[Claim | None] = []
-            for row in kept_rows:
+            for row in built:
                 event_id = row["event_id"]
                 if event_id in kept:
                     kept.discard(event_id)
@@ -163,20 +160,9 @@ class StripeEventStore:
                 elif event_id in existing:
                     found = existing[event_id]
                     answers.append(Claim(owned=False, status=found.status, action=found.action))
-                else:  # removed meanwhile (a purge): as accept, the copy is treated as new
+                else:  # removed meanwhile (a purge): the copy is treated as new
                     answers.append(None)
             return answers
-
-    def count_delivery(self, event_id: str) -> Claim | None:
-        """A redelivery of a received event: counted, and its current state returned."""
-        with self.sessions.begin() as session:
-            row = session.scalars(
-                select(StripeEvent).where(StripeEvent.event_id == event_id).with_for_update()
-            ).one_or_none()
-            if row is None:
-                return None
-            row.deliveries += 1
-            return Claim(owned=False, status=row.status, action=row.action)
 
     def take(self, event_id: str) -> str | None:
         """Claim a queued (or due failed, or abandoned) event for the relay; its body, or None

@@ -63,7 +63,9 @@ class OidcVerifier:
     def _client(self) -> jwt.PyJWKClient:
         with self._lock:
             if self._keys is None:
-                self._keys = jwt.PyJWKClient(self.jwks_url or self._discover(), timeout=5)
+                self._keys = jwt.PyJWKClient(
+                    self.jwks_url or self._discover(), timeout=HTTP_TIMEOUT
+                )
             return self._keys
 
     def _discover(self) -> str:

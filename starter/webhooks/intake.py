@@ -34,7 +34,7 @@ class Intake:
         self.committer: asyncio.Task[None] | None = None
 
     async def keep(self, **row: Any) -> Claim | None:
-        """Commit one verified event (`StripeEventStore.accept`'s arguments): None when this
+        """Commit one verified event (a row for `StripeEventStore.accept_many`): None when this
         delivery kept it, else the Claim of a redelivery. Raises SQLAlchemyError when it could
         not be committed (answer 503: Stripe delivers it again)."""
         future: asyncio.Future[Claim | None] = asyncio.get_running_loop().create_future()

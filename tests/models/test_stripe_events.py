@@ -34,7 +34,7 @@ def stored(ledger: Ledger, event_id: str) -> StripeEvent:
 def test_a_batch_keeps_each_new_event_once_and_counts_every_other_copy(ledger: Ledger) -> None:
     store = StripeEventStore(ledger.sessions)
     known, new, twice = (f"evt_{uuid.uuid4().hex[:12]}" for _ in range(3))
-    assert store.accept(**delivery(known)) is True
+    assert store.accept_many([delivery(known)]) == [None]
 
     answers = store.accept_many(
         [delivery(new), delivery(known), delivery(twice, "processing"), delivery(twice)]
