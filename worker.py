@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.card_expiry import CardExpiryActivities
+from activities.claim_lookups import ClaimLookups
 from activities.email import EmailActivities, make_sendgrid_client
 from activities.in_app import InAppActivities
 from activities.ledger import LedgerActivities
@@ -203,10 +204,11 @@ async def run_worker(settings: Settings | None = None) -> None:
         log.warning("Could not apply the card-expiry scan schedule: %s", err.message)
     ledger = Ledger(make_engine(settings.database_url))
     with ThreadPoolExecutor(max_workers=32) as executor:
+        activities = build_activities(settings, ledger)
         worker = build_worker(
             client,
             settings.dunning_task_queue,
-            build_activities(settings, ledger),
+            activities,
             executor,
             settings.worker_shutdown_seconds,
         )
@@ -224,7 +226,12 @@ async def run_worker(settings: Settings | None = None) -> None:
         async with worker:
             # Cases terminated or timed out outside the workflow never close their ledger row.
             reconciler = asyncio.create_task(
-                reconcile_every(client, ledger, settings.dunning_reconcile_seconds)
+                reconcile_every(
+                    client,
+                    ledger,
+                    settings.dunning_reconcile_seconds,
+                    ClaimLookups(activities.email, activities.sms).by_channel(),
+                )
             )
             await stop.wait()
             reconciler.cancel()

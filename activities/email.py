@@ -46,7 +46,7 @@ MIN_UNLISTED_AGE = timedelta(minutes=3)
 
 # Email Activity API answers meaning "not available to this account or key": the paid add-on
 # is missing (403/404), the key lacks the Email Activity scope (403) or is rejected (401).
-_FEED_UNAVAILABLE = (401, 403, 404)
+FEED_UNAVAILABLE = (401, 403, 404)
 
 
 def make_sendgrid_client(settings: Settings) -> SendGridAPIClient:
@@ -231,14 +231,14 @@ class EmailActivities:
             # Nothing is ever sent without an address: the earlier attempt cannot have sent it.
             return None if self.notifications.reclaim_uncertain(key, attempt) else self._raced()
         try:
-            found = self._find_accepted(input.dedupe_key, input.to_email)
+            found = self.find_accepted(input.dedupe_key, input.to_email)
         except HTTPError as exc:
             status = int(exc.status_code)
             if status == 429 or status >= 500:
                 raise SendGridRetryableError(f"Email Activity API answered {status}") from exc
             # Not available, or it refused our query: we cannot tell, so never risk a duplicate.
             # The row stays uncertain and is listed by NotificationStore.unresolved.
-            why = "is not available" if status in _FEED_UNAVAILABLE else "refused the query"
+            why = "is not available" if status in FEED_UNAVAILABLE else "refused the query"
             detail = (
                 f"attempt {row.claim_attempt} may not have reached SendGrid and its Email "
                 f"Activity API {why} ({status}); not re-sent, needs a look"
@@ -272,7 +272,7 @@ class EmailActivities:
         # Another attempt (a zombie of a timed-out one) settled the row first: look again.
         raise delivery_unknown("another attempt resolved this message meanwhile")
 
-    def _find_accepted(self, dedupe_key: str, to_email: str) -> dict[str, Any] | None:
+    def find_accepted(self, dedupe_key: str, to_email: str) -> dict[str, Any] | None:
         """The Email Activity API's entry for this dedupe key, if SendGrid accepted it."""
         value = dedupe_key.replace("\\", "\\\\").replace('"', '\\"')
         response = self.client.client.messages.get(

@@ -15,7 +15,7 @@ Twilio's refusals are classified here: an invalid or unreachable number (21211, 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 import requests
@@ -178,10 +178,25 @@ class SmsActivities:
         self, key: str, phone: str, body: str, row: Notification, attempt: int
     ) -> NotificationResult | None:
         """Settle an uncertain key from Twilio's message list; None means "send it now"."""
+        claimed_at = claim_time(row)
+        sid = self.find_sent(phone, body, claimed_at)
+        if sid is not None:
+            log.info("Uncertain %s: found in Twilio's messages", key)
+            self.notifications.settle(key, "sent", provider_message_id=sid, error=None)
+            return self._result(key, "sent", sid, "found in Twilio; not re-sent")
+        wait = self.min_unlisted_age - (utcnow() - claimed_at)
+        if wait > timedelta(0):
+            raise delivery_unknown(f"not in Twilio's messages yet; ask again in {wait}", wait)
+        if self.notifications.reclaim_uncertain(key, attempt):
+            return None
+        self._raced()
+
+    def _raced(self) -> NoReturn:
+        raise delivery_unknown("another attempt resolved this message meanwhile")
+
+    def find_sent(self, phone: str, body: str, claimed_at: datetime) -> str | None:
+        """The SID of the message Twilio holds with this body for `phone` since the claim."""
         assert self.client is not None
-        claimed_at = row.created_at
-        if claimed_at.tzinfo is None:  # SQLite hands back naive UTC datetimes
-            claimed_at = claimed_at.replace(tzinfo=UTC)
         since = claimed_at - timedelta(minutes=1)  # clocks differ; the body decides
         try:
             listed = self.client.messages.list(
@@ -194,15 +209,12 @@ class SmsActivities:
         for message in listed:
             created = message.date_created
             if message.body == body and (created is None or created >= since):
-                log.info("Uncertain %s: found in Twilio's messages", key)
-                self.notifications.settle(key, "sent", provider_message_id=message.sid, error=None)
-                return self._result(key, "sent", message.sid, "found in Twilio; not re-sent")
-        wait = self.min_unlisted_age - (utcnow() - claimed_at)
-        if wait > timedelta(0):
-            raise delivery_unknown(f"not in Twilio's messages yet; ask again in {wait}", wait)
-        if self.notifications.reclaim_uncertain(key, attempt):
-            return None
-        self._raced()
+                return str(message.sid)
+        return None
 
-    def _raced(self) -> NoReturn:
-        raise delivery_unknown("another attempt resolved this message meanwhile")
+
+def claim_time(row: Notification) -> datetime:
+    claimed_at = row.created_at
+    if claimed_at.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        claimed_at = claimed_at.replace(tzinfo=UTC)
+    return claimed_at

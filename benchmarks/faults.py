@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from temporalio.service import RPCError
 
 from benchmarks.faults_compat import temporal_client
-from benchmarks.faults_measure import Row, measure, table
+from benchmarks.faults_measure import Row, measure, sweep_left_claims, table
 from benchmarks.faults_relay import Relay
 from benchmarks.faults_scenarios import PLANS, Ctx, Plan, log
 from benchmarks.faults_stack import SECRET, PgCluster, Stack, pg_bin
@@ -92,6 +92,8 @@ async def run_stack(
         await relay.drain(30)
         for task in ctx.players:
             task.cancel()
+        swept = await sweep_left_claims(client, url, stack.url("sendgrid"))
+        log(f"{plan.name}: claim sweep settled {len(swept)}: {', '.join(swept) or '-'}")
         log(f"{plan.name}: measuring")
         rows = []
         for scenario, cases in ctx.cases.items():

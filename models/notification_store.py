@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.ledger import Notification, utcnow
+from models.ledger import Case, Notification, utcnow
 from models.store import insert_ignore, upsert_for
 
 # Asked inside the claim's transaction: a reason not to send, or None.
@@ -122,3 +122,47 @@ class NotificationStore:
                 .where(Notification.dedupe_key == dedupe_key)
                 .values(status=status, **values, **extra)
             )
+
+    def stale_claims(
+        self,
+        older_than: timedelta,
+        channels: Sequence[str],
+        invoices: Sequence[str] = (),
+        limit: int = 200,
+    ) -> list[tuple[Notification, str]]:
+        """`claimed` messages on `channels` (of `invoices`, if given) whose attempt started over
+        `older_than` ago and never settled, oldest first, each with its case's workflow id."""
+        stale = utcnow() - older_than
+        query = (
+            select(Notification, Case.workflow_id)
+            .join(Case, Case.invoice_id == Notification.invoice_id)
+            .where(
+                Notification.status == "claimed",
+                Notification.created_at < stale,
+                Notification.channel.in_(list(channels)),
+            )
+            .order_by(Notification.created_at, Notification.id)
+            .limit(limit)
+        )
+        if invoices:
+            query = query.where(Notification.invoice_id.in_(list(invoices)))
+        with self.sessions() as session:
+            return [(row, workflow_id) for row, workflow_id in session.execute(query)]
+
+    def settle_claim(
+        self, dedupe_key: str, claimed_at: datetime, status: str, **values: Any
+    ) -> bool:
+        """Settle a claim only if no attempt touched it since it was read (same status and
+        claim time): False when an attempt got there first."""
+        with self.sessions.begin() as session:
+            extra = {"sent_at": utcnow()} if status == "sent" else {}
+            result = session.execute(
+                update(Notification)
+                .where(
+                    Notification.dedupe_key == dedupe_key,
+                    Notification.status == "claimed",
+                    Notification.created_at == claimed_at,
+                )
+                .values(status=status, **values, **extra)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +28,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from models.claim_sweep import Lookup, sweep_claims
 from models.dunning import Outcome
 from models.ledger import Attempt, Case, utcnow
 from models.store import Ledger
@@ -151,11 +152,16 @@ async def close_reason(client: Client, workflow_id: str, run_id: str, outcome: O
     return words
 
 
-async def reconcile_every(client: Client, ledger: Ledger, seconds: float) -> None:
-    """The worker's loop (a task it cancels at shutdown): one run now, then every `seconds`."""
+async def reconcile_every(
+    client: Client, ledger: Ledger, seconds: float, lookups: Mapping[str, Lookup] | None = None
+) -> None:
+    """The worker's loop (a task it cancels at shutdown): one run now, then every `seconds`.
+    With `lookups`, each run also sweeps the stale message claims of closed cases."""
     while True:
         try:
             await reconcile(client, ledger)
+            if lookups:
+                await sweep_claims(client, ledger, lookups)
         except Exception:  # Temporal or the database away for a moment: the next run retries
             log.warning("reconciliation failed; retrying in %ss", seconds, exc_info=True)
         await asyncio.sleep(seconds)

@@ -95,11 +95,17 @@ def failure_reason(err: ActivityError) -> str:
 # events and a workflow task of their own (Temporal's advice for short calls). Cases that began
 # before the change keep regular activities, so their histories replay (workflow.patched).
 LOCAL_CALLS = "local-reads-and-ledger"
+# Customer messages too (a SendGrid or Twilio request of a second or two, idempotent through
+# the ledger's claim): one marker instead of six events per message. Retries wait on durable
+# timers once the backoff passes the SDK's local retry threshold, as a regular activity's do.
+# A worker that dies mid-send leaves a claim that the replayed case may never come back to
+# (it was paid or stopped meanwhile): the worker's claim sweep settles it from the provider.
+LOCAL_SENDS = "local-sends"
 
 
-async def short_call(name: str, arg: Any, **options: Any) -> Any:
-    """`name` as a local activity in cases started since LOCAL_CALLS, else as before."""
-    if not workflow.patched(LOCAL_CALLS):
+async def short_call(name: str, arg: Any, patch: str = LOCAL_CALLS, **options: Any) -> Any:
+    """`name` as a local activity in cases started since `patch`, else as before."""
+    if not workflow.patched(patch):
         return await workflow.execute_activity(name, arg, **options)
     try:
         return await workflow.execute_local_activity(name, arg, **options)
@@ -232,16 +238,21 @@ class CaseCalls:
         level: str | None = None,
     ) -> NotificationResult:
         """The message on one channel: the activity `send_{channel}` (one per channel)."""
-        return await workflow.execute_activity(
+        return await short_call(
             f"send_{channel}",
             self._notification(channel, key, template=template, level=level, step=step),
+            patch=LOCAL_SENDS,
             result_type=NotificationResult,
             summary=f"{CHANNEL_LABEL.get(channel, channel)}: {template}",
             **EMAIL_CALL,
         )
 
     async def announce(self, channel: Channel, event: Announcement) -> NotificationResult:
-        """A case event for the merchant's systems (ids and codes only)."""
+        """A case event for the merchant's systems (ids and codes only).
+
+        A regular activity, unlike `notify`: a local activity's intent is not in history, and
+        a claim it left behind is settled later from the provider's records
+        (activities/claim_sweep.py), which a merchant's endpoint does not keep."""
         return await workflow.execute_activity(
             f"send_{channel}",
             self._notification(
