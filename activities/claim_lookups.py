@@ -16,6 +16,7 @@ from activities.email import FEED_UNAVAILABLE, EmailActivities
 from activities.sms import SmsActivities, claim_time
 from models.claim_sweep import Lookup, ProviderRecord
 from models.ledger import Notification, utcnow
+from models.notification_store import NEEDS_A_LOOK
 
 
 class ClaimLookups:
@@ -40,7 +41,7 @@ class ClaimLookups:
                 raise  # SendGrid busy or away: the next sweep asks again
             detail = (
                 f"the case ended while attempt {row.claim_attempt} was sending, and SendGrid's"
-                f" Email Activity API is not available ({status}); needs a look"
+                f" Email Activity API is not available ({status}); {NEEDS_A_LOOK}"
             )
             return ProviderRecord("unknown", detail=detail)
         if found is not None:

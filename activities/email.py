@@ -29,7 +29,7 @@ from activities.message_copy import PageLink
 from models.activities import SendEmailInput, SendEmailResult
 from models.channel_store import ChannelStore, opted_out
 from models.ledger import Notification, utcnow
-from models.notification_store import NotificationStore, Refusal
+from models.notification_store import NEEDS_A_LOOK, NotificationStore, Refusal
 from models.settings import Settings
 
 DEDUPE_ARG = "dunning_dedupe_key"
@@ -241,7 +241,7 @@ class EmailActivities:
             why = "is not available" if status in FEED_UNAVAILABLE else "refused the query"
             detail = (
                 f"attempt {row.claim_attempt} may not have reached SendGrid and its Email "
-                f"Activity API {why} ({status}); not re-sent, needs a look"
+                f"Activity API {why} ({status}); not re-sent, {NEEDS_A_LOOK}"
             )
             self.notifications.settle(key, "uncertain", error=detail)
             return SendEmailResult(dedupe_key=key, status="uncertain", detail=detail)

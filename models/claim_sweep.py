@@ -3,8 +3,9 @@
 Customer messages are sent by local activities (workflows/calls.py). A local activity's intent
 is not in history until its result is: when the worker dies during a send and the replayed case
 takes another path (the invoice was paid, or support stopped the case, meanwhile), nothing runs
-that send again and its claim stays `claimed`. Nobody could then tell whether the customer got
-the message.
+that send again and its claim stays `claimed`. Likewise a send that timed out leaves its message
+`uncertain` for the next attempt to ask the provider, and there may be no next attempt. Nobody
+could then tell whether the customer got the message.
 
 Once the case's workflow has closed, no attempt can come back, so the sweep asks the provider:
 - listed: `sent`, with the provider's id;
@@ -88,9 +89,7 @@ async def sweep_claims(
         if record is None:
             continue
         status, values = _settlement(record)
-        settled = await asyncio.to_thread(
-            store.settle_claim, row.dedupe_key, row.created_at, status, **values
-        )
+        settled = await asyncio.to_thread(store.settle_claim, row, status, **values)
         if settled:
             log.info("swept %s: %s", row.dedupe_key, status)
             swept.append(Swept(row.dedupe_key, status))

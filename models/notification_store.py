@@ -17,6 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.ledger import Case, Notification, utcnow
 from models.store import insert_ignore, upsert_for
 
+# Ends the error of an `uncertain` message that nobody can settle by asking the provider
+# (no Email Activity API on the account): it waits for a person, not for the claim sweep.
+NEEDS_A_LOOK = "needs a look"
+
 # Asked inside the claim's transaction: a reason not to send, or None.
 Refusal = Callable[[Session], str | None]
 
@@ -130,14 +134,20 @@ class NotificationStore:
         invoices: Sequence[str] = (),
         limit: int = 200,
     ) -> list[tuple[Notification, str]]:
-        """`claimed` messages on `channels` (of `invoices`, if given) whose attempt started over
-        `older_than` ago and never settled, oldest first, each with its case's workflow id."""
+        """Messages on `channels` (of `invoices`, if given) whose attempt started over
+        `older_than` ago and that no attempt settled: still `claimed` (the attempt died), or
+        `uncertain` and left for a later attempt to ask the provider (a timeout, or a claim
+        found unfinished). Oldest first, each with its case's workflow id."""
         stale = utcnow() - older_than
+        waiting = and_(
+            Notification.status == "uncertain",
+            or_(Notification.error.is_(None), ~Notification.error.endswith(NEEDS_A_LOOK)),
+        )
         query = (
             select(Notification, Case.workflow_id)
             .join(Case, Case.invoice_id == Notification.invoice_id)
             .where(
-                Notification.status == "claimed",
+                or_(Notification.status == "claimed", waiting),
                 Notification.created_at < stale,
                 Notification.channel.in_(list(channels)),
             )
@@ -149,19 +159,17 @@ class NotificationStore:
         with self.sessions() as session:
             return [(row, workflow_id) for row, workflow_id in session.execute(query)]
 
-    def settle_claim(
-        self, dedupe_key: str, claimed_at: datetime, status: str, **values: Any
-    ) -> bool:
-        """Settle a claim only if no attempt touched it since it was read (same status and
-        claim time): False when an attempt got there first."""
+    def settle_claim(self, seen: Notification, status: str, **values: Any) -> bool:
+        """Settle a message as `seen` only if no attempt touched it since it was read (same
+        status and claim time): False when an attempt got there first."""
         with self.sessions.begin() as session:
             extra = {"sent_at": utcnow()} if status == "sent" else {}
             result = session.execute(
                 update(Notification)
                 .where(
-                    Notification.dedupe_key == dedupe_key,
-                    Notification.status == "claimed",
-                    Notification.created_at == claimed_at,
+                    Notification.dedupe_key == seen.dedupe_key,
+                    Notification.status == seen.status,
+                    Notification.created_at == seen.created_at,
                 )
                 .values(status=status, **values, **extra)
             )

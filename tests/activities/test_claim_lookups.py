@@ -25,7 +25,7 @@ from models.activities import NotificationInput, SendEmailInput, channel_key
 from models.claim_sweep import STALE_AFTER, WITHDRAWN, Lookup, Swept, sweep_claims
 from models.dunning import DunningInput
 from models.ledger import Notification, utcnow
-from models.notification_store import NotificationStore
+from models.notification_store import NEEDS_A_LOOK, NotificationStore
 from models.store import Ledger
 from tests.activities.test_sms import sms, text  # noqa: F401  (fixtures)
 from tests.standin_control import SendGridControl
@@ -170,6 +170,28 @@ async def test_without_the_email_activity_api_the_claim_becomes_uncertain(
     assert [n.dedupe_key for n in unresolved] == [message.dedupe_key]
 
 
+async def test_a_timed_out_send_left_uncertain_is_settled_too(
+    client: Client, email_activities: EmailActivities, message: SendEmailInput, ledger: Ledger
+) -> None:
+    # The attempt timed out after SendGrid took the message, and the case never came back.
+    provider_id = send(email_activities, message)
+    died_mid_send(ledger, message.dedupe_key)
+    store = NotificationStore(ledger.sessions)
+    store.settle(message.dedupe_key, "uncertain", error="timeout: timed out")
+    lookups = email_only(email_activities).by_channel()
+
+    assert await sweep(client, ledger, lookups, message.invoice_id) == [
+        Swept(message.dedupe_key, "sent")
+    ]
+    assert (row(ledger, message.dedupe_key).provider_message_id or "").startswith(provider_id)
+
+    # One that waits for a person (SendGrid could not be asked) is not asked again and again.
+    died_mid_send(ledger, message.dedupe_key)
+    store.settle(message.dedupe_key, "uncertain", error=f"feed unavailable; {NEEDS_A_LOOK}")
+    assert await sweep(client, ledger, lookups, message.invoice_id) == []
+    assert row(ledger, message.dedupe_key).status == "uncertain"
+
+
 async def test_an_attempt_that_settled_first_wins(
     client: Client, email_activities: EmailActivities, message: SendEmailInput, ledger: Ledger
 ) -> None:
@@ -177,7 +199,7 @@ async def test_an_attempt_that_settled_first_wins(
     seen = row(ledger, message.dedupe_key)
     store = NotificationStore(ledger.sessions)
     store.settle(message.dedupe_key, "sent", provider_message_id="sg_attempt")
-    assert not store.settle_claim(message.dedupe_key, seen.created_at, "withdrawn")
+    assert not store.settle_claim(seen, "withdrawn")
     assert row(ledger, message.dedupe_key).status == "sent"
 
 
