@@ -1,6 +1,7 @@
 """Benchmark: N dunning cases through the default schedule, against a minimal baseline.
 
     .venv/bin/python benchmarks/cases.py [--cases 1000] [--concurrency 1] [--warmup 3] [--rounds 5]
+        [--activity-times]
 
 Runs on the time-skipping test server with the Stripe and SendGrid stand-ins and PostgreSQL
 (TEST_DATABASE_URL, else a throwaway database on 127.0.0.1:5432). The same card mix goes
@@ -37,6 +38,8 @@ from temporalio.worker import Worker
 
 from activities.email import EmailActivities, make_sendgrid_client
 from activities.stripe_billing import StripeActivities
+from benchmarks import activity_times
+from benchmarks.activity_times import ActivityTimes
 from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
 from models.codec import new_key, parse_keyring
 from models.dunning import DunningInput
@@ -188,7 +191,7 @@ def rounds_of(inputs: list[DunningInput], rounds: int, warmup: int) -> list[list
     return [chunk for chunk in per_round if len(chunk) > warmup]
 
 
-async def main(count: int, concurrency: int, warmup: int, rounds: int) -> None:
+async def main(count: int, concurrency: int, warmup: int, rounds: int, times: bool) -> None:
     with (
         database() as url,
         ProcessServer("standins.stripe_api:create_app") as stripe_srv,
@@ -210,6 +213,8 @@ async def main(count: int, concurrency: int, warmup: int, rounds: int) -> None:
         )
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=BENCH_CONVERTER,
+            # A client interceptor that is also a worker one applies to its workers.
+            interceptors=[ActivityTimes()] if times else [],
             test_server_existing_path=str(BIN / "temporal-test-server"),
         )
         await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)
@@ -251,6 +256,8 @@ async def main(count: int, concurrency: int, warmup: int, rounds: int) -> None:
         await env.shutdown()
         ledger.engine.dispose()
     report(full, minimal)
+    if times:  # warm-up cases included, on both sides
+        activity_times.report({"bench-full": total, "bench-min": total})
 
 
 def report(full: Run, minimal: Run) -> None:
@@ -281,5 +288,8 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=3, help="uncounted cases per round and path")
     parser.add_argument("--rounds", type=int, default=5, help="turns each workflow takes")
+    parser.add_argument(
+        "--activity-times", action="store_true", help="time each activity (worker side)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.concurrency, args.warmup, args.rounds))
+    asyncio.run(main(args.cases, args.concurrency, args.warmup, args.rounds, args.activity_times))

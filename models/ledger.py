@@ -109,8 +109,8 @@ class Notification(Base):
     to_address: Mapped[str | None] = mapped_column(String(320))
     # claimed -> sent | rejected | uncertain | no_address | opted_out; failed_retryable may be
     # claimed again; the claim sweep settles a dead send's claim in a closed case as sent or
-    # withdrawn (models/claim_sweep.py). The provider's delivery report moves sent on to delivered | undelivered |
-    # failed (SMS status callbacks).
+    # withdrawn (models/claim_sweep.py). The provider's delivery report moves sent on to
+    # delivered | undelivered | failed (SMS status callbacks).
     status: Mapped[str] = mapped_column(String(20))
     claim_attempt: Mapped[int] = mapped_column(Integer, default=1)
     # Indexed: delivery reports name the provider's id (Twilio's message SID) only.

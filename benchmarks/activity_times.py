@@ -1,0 +1,47 @@
+"""Time spent in each activity, by task queue: `benchmarks/cases.py --activity-times`.
+
+A worker interceptor, so local and regular activities are timed alike, from the worker's side
+(the activity's own work, not the time waiting for a slot or for Temporal)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from temporalio import activity, client
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+# (task queue, activity name) -> seconds of each run
+TIMES: dict[tuple[str, str], list[float]] = defaultdict(list)
+
+
+class _Timed(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info, started = activity.info(), time.perf_counter()
+        try:
+            return await self.next.execute_activity(input)
+        finally:
+            TIMES[(info.task_queue, info.activity_type)].append(time.perf_counter() - started)
+
+
+class ActivityTimes(client.Interceptor, Interceptor):
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Timed(next)
+
+
+def report(cases: dict[str, int]) -> None:
+    """Per task queue: each activity's runs, mean time, and time per case (`cases` counted)."""
+    print("\nActivity time (worker side):")
+    for queue, count in cases.items():
+        rows = sorted((name, runs) for (q, name), runs in TIMES.items() if q == queue)
+        total = sum(sum(runs) for _, runs in rows)
+        print(f"  {queue}: {1000 * total / max(count, 1):.1f} ms per case")
+        for name, runs in rows:
+            mean = 1000 * sum(runs) / len(runs)
+            per_case = 1000 * sum(runs) / max(count, 1)
+            print(f"    {name:24} runs={len(runs):<6} mean={mean:6.2f} ms  {per_case:6.2f} ms/case")
