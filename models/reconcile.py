@@ -160,8 +160,11 @@ async def reconcile_every(
     while True:
         try:
             await reconcile(client, ledger)
-            if lookups:
-                await sweep_claims(client, ledger, lookups)
         except Exception:  # Temporal or the database away for a moment: the next run retries
             log.warning("reconciliation failed; retrying in %ss", seconds, exc_info=True)
+        try:
+            if lookups:
+                await sweep_claims(client, ledger, lookups)
+        except Exception:
+            log.warning("claim sweep failed; retrying in %ss", seconds, exc_info=True)
         await asyncio.sleep(seconds)
