@@ -19,6 +19,7 @@ from standins.server import BackgroundServer, free_port
 from starter.cases import start_case
 from starter.codec_server import create_app
 from tests.conftest import TEST_KEYRING, TEST_KEYS
+from tests.deadline import eventually
 from workflows.search_attributes import ALL_KEYS
 
 
@@ -68,7 +69,15 @@ async def test_the_dev_ui_shows_decoded_payloads(
     # No worker needed: the start alone records the (encrypted) input.
     handle = await start_case(env.client, case, "ui-test")
     page = await chromium.new_page(viewport={"width": 1400, "height": 1600})
-    await page.goto(f"{ui}/namespaces/{env.client.namespace}/workflows/{handle.id}")
+    url = f"{ui}/namespaces/{env.client.namespace}/workflows/{handle.id}"
+
+    async def loaded() -> int:
+        # The dev server is up before its UI can reach it: until then the UI answers its own
+        # 500 page ("Internal Error"), which no wait for the input would get past.
+        response = await page.goto(url)
+        return response.status if response is not None else 0
+
+    await eventually(loaded, lambda status: status == 200, within=60, interval=0.5, what="UI")
     try:
         # Auto-waiting: the UI loads, asks the codec server, then renders the input.
         await expect(page.get_by_text(marker).first).to_be_visible(timeout=60_000)

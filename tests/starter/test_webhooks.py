@@ -909,7 +909,12 @@ async def test_end_to_end_failed_invoice_to_recovery_through_signed_webhooks(
                 "pm_card_visa", params={"customer": case.customer}
             )
             result = await asyncio.wait_for(handle.result(), 60)
-            # Making it the default afterwards (customer.updated) finds no running case.
+            # Making it the default afterwards (customer.updated) finds no running case, once
+            # visibility (eventually consistent) no longer lists the case as running. Until
+            # then the router signals the listed case with the card's request id, which
+            # Temporal may answer as a duplicate of the attach's signal: a no-op that the
+            # event's action would still name "signalled".
+            await visible(client, running("CustomerId", case.customer), 0)
             stripe_control.sdk.v1.customers.update(
                 case.customer, params={"invoice_settings": {"default_payment_method": visa.id}}
             )
