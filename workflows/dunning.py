@@ -1,8 +1,7 @@
 """DunningWorkflow: one durable case per failed invoice, interpreting the pure policy engine.
 
-Reads top-down: the run loop, then every handler. The case's state is one record
-(`workflows.case.Case`); activities are called through `CaseCalls`, and each engine action is
-carried out by `CaseSteps`.
+Reads top-down: the run loop, then every handler. The case's state is one record (`Case`);
+activities are called through `CaseCalls`, and each engine action is carried out by `CaseSteps`.
 """
 
 from __future__ import annotations
@@ -46,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import CaseSteps
     from workflows.support import SupportActions
     from workflows.visibility import Publisher
+
+SKIP_TRIED_CARDS = "skip-tried-cards"  # before it, a tried card's late event charged it again
 
 # Sent once the outcome is recorded, so that no notification can hold the outcome back.
 CLOSING_EMAIL = {
@@ -144,8 +145,7 @@ class DunningWorkflow(CustomerUpdates):
         if action.at is not None:
             timeout = max(action.at - workflow.now(), timedelta(seconds=1))
         summary = f"Wait for {describe_action(self.case.policy, action)} at {when(action.at)}"
-        # A durable timer that also wakes on any signal or update (every transition bumps
-        # the case's revision).
+        # A durable timer that any signal or update wakes (every transition bumps revision).
         with contextlib.suppress(asyncio.TimeoutError):
             await workflow.wait_condition(
                 lambda: self.case.revision != seen, timeout=timeout, timeout_summary=summary
@@ -176,8 +176,15 @@ class DunningWorkflow(CustomerUpdates):
         description="The customer updated their payment method: charge the new card now.",
     )
     def payment_method_updated(self, input: PaymentMethodUpdatedInput) -> None:
-        if not self.case.closed:
-            self.case.new_card(input.payment_method_id)
+        case, card = self.case, input.payment_method_id
+        if case.closed:
+            return
+        # Stripe's events come out of order: the failed card's `payment_method.attached` can
+        # follow the failure; charging it again only adds a decline (the schedule still retries).
+        if card in case.tried_payment_methods and workflow.patched(SKIP_TRIED_CARDS):
+            case.log("a card already declined on this invoice came in again: not charged now")
+        else:
+            case.new_card(card)
 
     @workflow.signal(
         name="payment_action_required",
@@ -278,9 +285,8 @@ class DunningWorkflow(CustomerUpdates):
 
     @workflow.signal(name="resume", description='As the update: {"by"}.')
     def resume_signal(self, input: ResumeInput) -> None:
-        self._signal(
-            lambda: self.case.check_resume(input.by), lambda: self.support.resume(input), "resume"
-        )
+        check = lambda: self.case.check_resume(input.by)  # noqa: E731
+        self._signal(check, lambda: self.support.resume(input), "resume")
 
     @workflow.signal(name="retry_now", description='As the update: {"by"}.')
     def retry_now_signal(self, input: RetryNowInput) -> None:

@@ -19,10 +19,11 @@ from models.dunning import (
     PaymentMethodUpdatedInput,
     PaymentSucceededInput,
 )
+from models.ledger import Attempt
 from starter.cases import start_case
 from tests.deadline import eventually
 from tests.standin_control import FailedInvoice, StripeControl
-from tests.workflows.helpers import EXPIRED, INSUFFICIENT, advance_until, sent_keys
+from tests.workflows.helpers import EXPIRED, INSUFFICIENT, advance_until, ledger_rows, sent_keys
 from workflows.dunning import DunningWorkflow
 
 
@@ -113,3 +114,30 @@ async def test_no_reminder_after_a_payment_reported_during_the_charge(
 
     assert result.outcome == Outcome.RECOVERED
     assert sent_keys(sendgrid, case.invoice) == ["recovered"]
+
+
+async def test_a_late_event_for_the_card_that_failed_charges_it_no_more(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, ledger
+) -> None:
+    # Stripe's events come in any order: the failed card's payment_method.attached may arrive
+    # after invoice.payment_failed has opened the case.
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    failed = stripe_control.charges(case.invoice)["attempts"][0]["payment_method"]
+    async with run_worker(time_env.client) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.total_steps > 0, step=timedelta(0))
+        late = PaymentMethodUpdatedInput(payment_method_id=failed)
+        await handle.signal(DunningWorkflow.payment_method_updated, late)
+        # A card the case never tried, in the same order, is charged at once.
+        good = attach(stripe_control, case.customer, "pm_card_visa")
+        await handle.signal(
+            DunningWorkflow.payment_method_updated,
+            PaymentMethodUpdatedInput(payment_method_id=good),
+        )
+        result = await handle.result()
+
+    assert result.outcome == Outcome.RECOVERED
+    attempts = ledger_rows(ledger, Attempt, case.invoice)
+    assert [(a.trigger, a.outcome) for a in attempts] == [("payment_method_updated", "succeeded")]
+    charged = [c["payment_method"] for c in stripe_control.charges(case.invoice)["attempts"]]
+    assert charged == [failed, good]  # Stripe's own attempt, then the new card only
