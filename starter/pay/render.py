@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from models.i18n import format_day, format_money, supported_locale, translations
+from starter.pay.refusals import refusal_text
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "pay"
 DOMAIN = "pay"
@@ -49,6 +50,7 @@ def environment(language: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(language, DOMAIN), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["refusal"] = refusal_text
     return env
 
 
