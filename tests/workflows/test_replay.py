@@ -26,7 +26,7 @@ from workflows.dunning import DunningWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 # Each recording keeps its own files: histories of earlier code paths (cases still running
 # when a change ships) must keep replaying too. Name new recordings after the change.
-RECORDING = "local-sends"
+RECORDING = "skip-tried-cards"
 
 
 def saved_histories() -> list[Path]:
@@ -62,6 +62,10 @@ async def test_record_histories(time_env: WorkflowEnvironment, run_worker, strip
         )
         await handle.execute_update(DunningWorkflow.pause, PauseInput(reason="check", by="s"))
         await handle.execute_update(DunningWorkflow.resume, ResumeInput(by="s"))
+        # A late event for the card that failed: skipped (skip-tried-cards).
+        failed = stripe_control.charges(case.invoice)["attempts"][0]["payment_method"]
+        late = PaymentMethodUpdatedInput(payment_method_id=failed)
+        await handle.signal(DunningWorkflow.payment_method_updated, late)
         stripe_control.use_card(case.customer, "pm_card_visa")
         await handle.signal(DunningWorkflow.payment_method_updated, PaymentMethodUpdatedInput())
         await handle.result()
