@@ -101,12 +101,13 @@ def step_due(
     index: int,
     now: datetime | None = None,
     country: str | None = None,
+    timezone: str | None = None,
 ) -> datetime:
     """When step `index` runs: its offset, or the customer's next payday for a payday step.
 
     A payday moves only a step that will charge, and never to or past the next step's time
     (or the final action's). `country`: the customer's (ISO 3166 alpha-2); without one, a
-    payday only skips weekends.
+    payday only skips weekends. `timezone`: the customer's, whose dates the paydays are.
     """
     step = policy.steps[index]
     due = state.started_at + step.offset + shift(state, now)
@@ -119,7 +120,7 @@ def step_due(
     # its history ran the step. Upgrade `holidays` deliberately, between paydays in flight.
     following = policy.steps[index + 1].offset if index + 1 < len(policy.steps) else None
     room = (policy.final.after if following is None else following) - step.offset
-    payday = next_payday(due, country, step.payday.within)
+    payday = next_payday(due, country, step.payday.within, timezone)
     return payday if payday is not None and payday - due < room else due
 
 
@@ -138,9 +139,14 @@ def step_charges(policy: Policy, state: CaseState, step: Step) -> bool:
 
 
 def next_action(
-    policy: Policy, state: CaseState, now: datetime, country: str | None = None
+    policy: Policy,
+    state: CaseState,
+    now: datetime,
+    country: str | None = None,
+    timezone: str | None = None,
 ) -> NextAction:
-    """`country`: the customer's, for steps with `payday` (see step_due); nothing else reads it."""
+    """`country` and `timezone`: the customer's, for steps with `payday` (see step_due);
+    nothing else reads them."""
     if state.closed:
         return NextAction(ActionKind.CLOSED)
     if state.paused_since is not None:
@@ -150,20 +156,23 @@ def next_action(
     if state.customer_notice_due:
         return NextAction(ActionKind.ASK_CUSTOMER, at=now)
     if state.steps_done < len(policy.steps):
-        return _next_step(policy, state, now, country)
+        return _next_step(policy, state, now, country, timezone)
     return NextAction(ActionKind.FINAL_ACTION, at=final_deadline(policy, state))
 
 
-def _next_step(policy: Policy, state: CaseState, now: datetime, country: str | None) -> NextAction:
+def _next_step(
+    policy: Policy, state: CaseState, now: datetime, country: str | None, timezone: str | None
+) -> NextAction:
     first = state.steps_done
     # Steps that are all overdue (a late webhook, a worker outage) collapse to the latest one:
     # one charge and one message, never a burst of them seconds apart.
     index = first
     while (
-        index + 1 < len(policy.steps) and step_due(policy, state, index + 1, country=country) <= now
+        index + 1 < len(policy.steps)
+        and step_due(policy, state, index + 1, None, country, timezone) <= now
     ):
         index += 1
-    at = step_due(policy, state, index, country=country)
+    at = step_due(policy, state, index, None, country, timezone)
     charge = any(step_charges(policy, state, step) for step in policy.steps[first : index + 1])
     if charge and state.last_charge_at is not None:
         at = max(at, state.last_charge_at + policy.min_charge_spacing)

@@ -26,6 +26,8 @@ from functools import lru_cache
 import holidays.countries
 from holidays import HolidayBase
 
+from policies.quiet_hours import zone
+
 SATURDAY = 5
 
 
@@ -91,18 +93,23 @@ def _normalise(country: str | None) -> str | None:
     return code if len(code) == 2 else None  # ISO 3166 alpha-2, as Stripe's address.country
 
 
-def next_payday(after: datetime, country: str | None, within: timedelta) -> datetime | None:
+def next_payday(
+    after: datetime, country: str | None, within: timedelta, timezone: str | None = None
+) -> datetime | None:
     """The first payday on or after `after`'s date, at `after`'s time of day; None past `within`.
 
-    `after` itself is returned when its date is a payday.
+    `after` itself is returned when its date is a payday. The date is the customer's, in
+    `timezone` (an IANA zone) when given: 20:00 UTC on the 14th is already the 15th, a payday,
+    in Sydney, and still the 14th in Madrid. Without one, the UTC date.
     """
     code = _normalise(country)
-    start, limit = after.date(), after + within
+    local = after.astimezone(zone(timezone, "UTC")) if timezone else after
+    start, limit = local.date(), local + within
     year, month = start.year, start.month
     while date(year, month, 1) <= limit.date():
         for day in paydays(year, month, code):
             if day >= start:
                 found = after + timedelta(days=(day - start).days)
-                return found if found <= limit else None
+                return found if found <= after + within else None
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return None

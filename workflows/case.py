@@ -71,6 +71,7 @@ class Case:
     payment_method: str | None = None
     tried_payment_methods: list[str] = field(default_factory=list)
     card_since_charge: bool = False
+    payday_zone: str | None = None  # whose dates payday steps read (workflows/paydays.py)
     notifications: list[str] = field(default_factory=list)
     reach: Reach = field(default_factory=Reach)
     history: list[str] = field(default_factory=list)
@@ -111,7 +112,8 @@ class Case:
     def next_action(self, now: datetime) -> engine.NextAction | None:
         if self.policy is None or self.context is None:
             return None  # the country: for a step that waits for the customer's payday
-        return engine.next_action(self.policy, self.schedule, now, self.context.country)
+        where = (self.context.country, self.payday_zone)
+        return engine.next_action(self.policy, self.schedule, now, *where)
 
     def snapshot(self, now: datetime, action: engine.NextAction | None = None) -> DunningState:
         policy = self.policy
@@ -264,8 +266,7 @@ class Case:
     def check_grace(self, days: int, reason: str, by: str) -> None:
         self.check_open()
         assert self.policy is not None
-        problem = engine.grace_problem(self.policy, self.schedule, days)
-        if problem:
+        if problem := engine.grace_problem(self.policy, self.schedule, days):
             raise ValueError(problem)
         need_text(reason, "reason", MAX_REASON)
         need_text(by, "by", MAX_BY)
@@ -292,8 +293,7 @@ class Case:
         need_text(by, "by", MAX_BY)
 
     def check_stop(self, reason: str, by: str) -> None:
-        # A stop may arrive while the case opens (Stripe voided the invoice meanwhile): it is
-        # kept, and the case ends before its first charge.
+        # A stop while the case opens (Stripe voided the invoice) is kept: no charge follows.
         self.check_open(opening_ok=True)
         need_text(reason, "reason", MAX_REASON)
         need_text(by, "by", MAX_BY)

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import Case
     from workflows.customer import CustomerActions
     from workflows.customer_updates import CustomerUpdates
+    from workflows.paydays import payday_zone
     from workflows.presentation import describe_action, when
     from workflows.steps import CaseSteps
     from workflows.support import SupportActions
@@ -74,6 +75,7 @@ class DunningWorkflow(CustomerUpdates):
         announcer = asyncio.create_task(self.steps.announce_loop())
         try:
             case.opened(await self.calls.open())
+            case.payday_zone = payday_zone(case)
             if not case.closed:
                 self.steps.announce("dunning.case.opened", "opened")
         except ActivityError as err:
@@ -141,9 +143,7 @@ class DunningWorkflow(CustomerUpdates):
     async def _wait(self, action: NextAction) -> None:
         assert self.case.policy is not None
         seen = self.case.revision
-        timeout = None
-        if action.at is not None:
-            timeout = max(action.at - workflow.now(), timedelta(seconds=1))
+        timeout = max(action.at - workflow.now(), timedelta(seconds=1)) if action.at else None
         summary = f"Wait for {describe_action(self.case.policy, action)} at {when(action.at)}"
         # A durable timer that any signal or update wakes (every transition bumps revision).
         with contextlib.suppress(asyncio.TimeoutError):

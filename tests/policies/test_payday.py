@@ -62,6 +62,20 @@ def test_the_next_payday_keeps_the_time_of_day() -> None:
     assert next_payday(on_payday, "ES", timedelta(hours=1)) == on_payday
 
 
+def test_the_payday_is_a_date_in_the_customers_zone() -> None:
+    week = timedelta(days=7)
+    # 20:00 UTC on Thu 14 Jan 2027 is already Fri the 15th, a payday, in Brisbane (UTC+10).
+    evening = datetime(2027, 1, 14, 20, tzinfo=UTC)
+    assert next_payday(evening, "AU", week, "Australia/Brisbane") == evening
+    assert next_payday(evening, "AU", week) == evening + timedelta(days=1)  # the UTC date
+    # 03:00 UTC on the 15th is still the 14th in Los Angeles: the payday is a day later.
+    night = datetime(2027, 1, 15, 3, tzinfo=UTC)
+    assert next_payday(night, "US", week, "America/Los_Angeles") == night + timedelta(days=1)
+    assert next_payday(night, "US", week) == night
+    # A zone nobody knows reads the UTC date rather than fail the case.
+    assert next_payday(night, "US", week, "Mars/Olympus") == night
+
+
 def test_a_holiday_on_the_first_moves_the_payday_to_the_next_business_day() -> None:
     after = _at(date(2027, 1, 1))
     assert next_payday(after, "ES", timedelta(days=5)) == _at(date(2027, 1, 4))

@@ -41,3 +41,23 @@ async def test_the_retry_waits_for_the_first_business_day_after_new_year(
 
     (charge,) = await activity_times(handle, "retry_payment")
     assert near(charge, datetime(2027, 1, 4, 10, tzinfo=UTC))
+
+
+async def test_the_retry_reads_the_payday_on_the_customers_calendar(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, tmp_path: Path
+) -> None:
+    policy = tmp_path / "payday_test.yaml"
+    policy.write_text(POLICY)
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    stripe_control.sdk.v1.customers.update(case.customer, params={"address": {"country": "AU"}})
+    # The step falls due at 20:00 UTC on Thu 2027-01-14: in the UTC calendar the payday is the
+    # next day, but for a customer in Australia (UTC+10) it is already Fri the 15th, a payday,
+    # so the charge runs when due rather than a day late.
+    await skip_to(time_env, datetime(2027, 1, 13, 20, tzinfo=UTC))
+    async with run_worker(time_env.client, dunning_policy=str(policy)) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.attempts == 1, step=timedelta(hours=6))
+        await handle.terminate("test done")
+
+    (charge,) = await activity_times(handle, "retry_payment")
+    assert near(charge, datetime(2027, 1, 14, 20, tzinfo=UTC))
