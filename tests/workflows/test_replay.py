@@ -9,6 +9,7 @@ To record fresh histories after an intentional, versioned change:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,13 @@ from models.temporal import converter_for
 from starter.cases import start_case
 from tests.conftest import TEST_KEYRING
 from tests.workflows.helpers import INSUFFICIENT, advance_until
+from tests.workflows.test_dunning_payday import POLICY as PAYDAY_POLICY
 from workflows.dunning import DunningWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 # Each recording keeps its own files: histories of earlier code paths (cases still running
 # when a change ships) must keep replaying too. Name new recordings after the change.
-RECORDING = "skip-tried-cards"
+RECORDING = "local-paydays"
 
 
 def saved_histories() -> list[Path]:
@@ -50,7 +52,9 @@ async def test_replay_saved_history(path: Path) -> None:
 @pytest.mark.skipif(
     not os.environ.get("DUNNING_RECORD_HISTORIES"), reason="records histories on request only"
 )
-async def test_record_histories(time_env: WorkflowEnvironment, run_worker, stripe_control) -> None:
+async def test_record_histories(
+    time_env: WorkflowEnvironment, run_worker, stripe_control, tmp_path: Path
+) -> None:
     HISTORIES.mkdir(exist_ok=True)
     async with run_worker(time_env.client) as task_queue:
         # A case that meets most handlers: grace, pause/resume, a card update, recovery.
@@ -77,5 +81,17 @@ async def test_record_histories(time_env: WorkflowEnvironment, run_worker, strip
         handle = await start_case(time_env.client, case.dunning_input(), task_queue)
         await handle.result()
         (HISTORIES / f"{RECORDING}-canceled_after_schedule.json").write_text(
+            (await handle.fetch_history()).to_json()
+        )
+    # A payday step read on the customer's calendar (local-paydays), to its first charge.
+    policy = tmp_path / "payday_test.yaml"
+    policy.write_text(PAYDAY_POLICY)
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    stripe_control.sdk.v1.customers.update(case.customer, params={"address": {"country": "AU"}})
+    async with run_worker(time_env.client, dunning_policy=str(policy)) as task_queue:
+        handle = await start_case(time_env.client, case.dunning_input(), task_queue)
+        await advance_until(time_env, handle, lambda s: s.attempts == 2, step=timedelta(hours=6))
+        await handle.terminate("recorded")
+        (HISTORIES / f"{RECORDING}-payday_step.json").write_text(
             (await handle.fetch_history()).to_json()
         )
