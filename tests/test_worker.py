@@ -1,4 +1,5 @@
-"""worker.py: search attributes registration and graceful shutdown as a real process."""
+"""worker.py as a real process: search attributes registration, graceful shutdown, and the
+claim sweep it runs after each reconciliation."""
 
 from __future__ import annotations
 
@@ -6,13 +7,20 @@ import asyncio
 import os
 import signal
 import sys
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 from temporalio.testing import WorkflowEnvironment
 
+from models.ledger import Notification, utcnow
+from models.notification_store import NotificationStore
 from models.settings import Settings
+from models.store import Ledger
 from models.temporal import ensure_search_attributes
+from tests.deadline import eventually
 from workflows.search_attributes import ALL_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,11 +31,8 @@ async def test_search_attribute_registration_is_idempotent(dev_env: WorkflowEnvi
     assert await ensure_search_attributes(dev_env.client, dev_env.client.namespace, ALL_KEYS) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-async def test_worker_process_starts_and_stops_gracefully(
-    dev_env: WorkflowEnvironment, settings: Settings, sig: signal.Signals
-) -> None:
-    env = {
+def worker_env(dev_env: WorkflowEnvironment, settings: Settings) -> dict[str, str]:
+    return {
         **os.environ,
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "DATABASE_URL": settings.database_url,
@@ -36,6 +41,13 @@ async def test_worker_process_starts_and_stops_gracefully(
         "DUNNING_TASK_QUEUE": "worker-process-test",
         "WORKER_SHUTDOWN_SECONDS": "5",
     }
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_worker_process_starts_and_stops_gracefully(
+    dev_env: WorkflowEnvironment, settings: Settings, sig: signal.Signals
+) -> None:
+    env = worker_env(dev_env, settings)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "worker.py",
@@ -74,3 +86,41 @@ async def test_a_bad_policy_stops_the_worker_with_the_file_named(tmp_path: Path)
     assert process.returncode == 2
     assert str(bad) in output and "max_attempts" in output
     assert "Traceback" not in output
+
+
+async def test_the_worker_sweeps_a_dead_sends_claim_in_a_closed_case(
+    dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
+) -> None:
+    # A case whose workflow Temporal does not know (closed), and the claim its send left when
+    # the worker died before SendGrid took the message: the worker's first sweep settles it.
+    invoice = f"in_sweep_{uuid.uuid4().hex[:10]}"
+    ledger.open_case(
+        invoice_id=invoice, workflow_id=f"dunning-{invoice}", customer_id="cus_sweep",
+        subscription_id=None, customer_email="ada@example.com", customer_name="Ada",
+        amount_due=1200, currency="eur", policy="default", opened_at=utcnow(),
+    )  # fmt: skip
+    key = f"dunning-{invoice}:step:2"
+    store = NotificationStore(ledger.sessions)
+    store.claim(attempt=1, invoice_id=invoice, dedupe_key=key, template="reminder",
+                to_address="ada@example.com")  # fmt: skip
+    with ledger.sessions.begin() as session:  # claimed long ago: the oldest the sweep sees
+        session.execute(
+            update(Notification)
+            .where(Notification.dedupe_key == key)
+            .values(created_at=utcnow() - timedelta(days=365))
+        )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "worker.py", cwd=ROOT, env=worker_env(dev_env, settings),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        async def status() -> str:
+            with ledger.sessions() as session:
+                row = session.scalars(select(Notification).where(Notification.dedupe_key == key))
+                return row.one().status
+
+        await eventually(status, lambda s: s == "withdrawn", within=60, what="claim swept")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
