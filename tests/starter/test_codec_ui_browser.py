@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -71,19 +72,27 @@ async def test_the_dev_ui_shows_decoded_payloads(
     page = await chromium.new_page(viewport={"width": 1400, "height": 1600})
     url = f"{ui}/namespaces/{env.client.namespace}/workflows/{handle.id}"
 
-    async def loaded() -> int:
-        # The dev server is up before its UI can reach it: until then the UI answers its own
-        # 500 page ("Internal Error"), which no wait for the input would get past.
-        response = await page.goto(url)
-        return response.status if response is not None else 0
+    decoded, failed = page.get_by_text(marker).first, page.get_by_text("Internal Error")
 
-    await eventually(loaded, lambda status: status == 200, within=60, interval=0.5, what="UI")
+    async def shown() -> bool:
+        # The dev server answers before its UI can reach it: until then the UI renders its own
+        # error page ("Internal Error"), which no wait for the input would get past. Load the
+        # page again until it shows the case (auto-waiting: the UI loads, asks the codec
+        # server, then renders the input) or the deadline passes.
+        await page.goto(url)
+        await expect(decoded.or_(failed)).to_be_visible(timeout=60_000)
+        return await decoded.is_visible()
+
     try:
-        # Auto-waiting: the UI loads, asks the codec server, then renders the input.
-        await expect(page.get_by_text(marker).first).to_be_visible(timeout=60_000)
+        await eventually(shown, within=90, interval=1, what="the decoded input in the UI")
     except AssertionError:
         await page.screenshot(path=tmp_path / "ui.png", full_page=True)
-        raise AssertionError(f"decoded input not shown (screenshot in {tmp_path})") from None
+        api = f"{ui}/api/v1/namespaces/{env.client.namespace}/workflows/{handle.id}"
+        async with httpx.AsyncClient(timeout=10) as http:
+            answers = [f"{path}: {(await http.get(path)).status_code}" for path in (url, api)]
+        raise AssertionError(
+            f"decoded input not shown (screenshot in {tmp_path}; {', '.join(answers)})"
+        ) from None
     await page.screenshot(path=tmp_path / "ui.png", full_page=True)
     assert "POST /decode" in calls
     await handle.terminate("test done")
