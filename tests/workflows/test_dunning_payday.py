@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter.cases import start_case
@@ -41,22 +42,26 @@ async def first_charge(
     return charge
 
 
-async def test_the_retry_waits_for_the_first_business_day_after_new_year(
-    time_env: WorkflowEnvironment, run_worker, stripe_control, tmp_path: Path
+@pytest.mark.parametrize(
+    ("country", "opens", "charged"),
+    [
+        # The step falls due on Sat 2027-01-02 at 10:00; Fri the 1st was New Year's Day (a
+        # holiday in Spain), so the payday "1st" is Mon the 4th: the charge waits for it.
+        ("ES", datetime(2027, 1, 1, 10, tzinfo=UTC), datetime(2027, 1, 4, 10, tzinfo=UTC)),
+        # Due at 20:00 UTC on Thu 2027-01-14: in the UTC calendar the payday is the next day,
+        # but in Australia (UTC+10) it is already Fri the 15th, a payday: charged when due.
+        ("AU", datetime(2027, 1, 13, 20, tzinfo=UTC), datetime(2027, 1, 14, 20, tzinfo=UTC)),
+    ],
+    ids=["first-business-day-after-new-year-in-spain", "the-customers-calendar-in-australia"],
+)
+async def test_the_retry_waits_for_the_customers_payday(
+    time_env: WorkflowEnvironment,
+    run_worker,
+    stripe_control,
+    tmp_path: Path,
+    country: str,
+    opens: datetime,
+    charged: datetime,
 ) -> None:
-    # The step falls due on Sat 2027-01-02 at 10:00; Fri the 1st was New Year's Day (a holiday
-    # in Spain), so the payday "1st" is Mon the 4th: the charge waits for it.
-    start = datetime(2027, 1, 1, 10, tzinfo=UTC)
-    charge = await first_charge(time_env, run_worker, stripe_control, tmp_path, "ES", start)
-    assert near(charge, datetime(2027, 1, 4, 10, tzinfo=UTC))
-
-
-async def test_the_retry_reads_the_payday_on_the_customers_calendar(
-    time_env: WorkflowEnvironment, run_worker, stripe_control, tmp_path: Path
-) -> None:
-    # The step falls due at 20:00 UTC on Thu 2027-01-14: in the UTC calendar the payday is the
-    # next day, but for a customer in Australia (UTC+10) it is already Fri the 15th, a payday,
-    # so the charge runs when due rather than a day late.
-    start = datetime(2027, 1, 13, 20, tzinfo=UTC)
-    charge = await first_charge(time_env, run_worker, stripe_control, tmp_path, "AU", start)
-    assert near(charge, datetime(2027, 1, 14, 20, tzinfo=UTC))
+    charge = await first_charge(time_env, run_worker, stripe_control, tmp_path, country, opens)
+    assert near(charge, charged)
