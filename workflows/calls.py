@@ -53,9 +53,7 @@ EMAIL_RETRY = RetryPolicy(
 )
 EMAIL_DEADLINE = timedelta(hours=24)
 # The ledger is ours: an outage is retried for a day, and bookkeeping never blocks the case.
-LEDGER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
-)
+LEDGER_RETRY = STRIPE_RETRY  # the same backoff
 LEDGER_DEADLINE = timedelta(hours=24)
 CALL_TIMEOUT = timedelta(seconds=60)
 # The timeouts and retries of each external system, in one place.
@@ -91,15 +89,11 @@ def failure_reason(err: ActivityError) -> str:
     return f"{type(cause or err).__name__}: {cause or err}"[:500]
 
 
-# Reads and bookkeeping run as local activities: one marker in history instead of three
-# events and a workflow task of their own (Temporal's advice for short calls). Cases that began
-# before the change keep regular activities, so their histories replay (workflow.patched).
+# Reads and bookkeeping run as local activities: one marker instead of three events and a task
+# (Temporal's advice for short calls); cases begun before keep regular ones (workflow.patched).
 LOCAL_CALLS = "local-reads-and-ledger"
-# Customer messages too (a SendGrid or Twilio request of a second or two, idempotent through
-# the ledger's claim): one marker instead of six events per message. Retries wait on durable
-# timers once the backoff passes the SDK's local retry threshold, as a regular activity's do.
-# A worker that dies mid-send leaves a claim that the replayed case may never come back to
-# (it was paid or stopped meanwhile): the worker's claim sweep settles it from the provider.
+# Customer messages too (idempotent through the ledger's claim). A send whose worker died may
+# never run again: the worker's claim sweep settles its claim (models/claim_sweep.py).
 LOCAL_SENDS = "local-sends"
 
 
@@ -248,11 +242,8 @@ class CaseCalls:
         )
 
     async def announce(self, channel: Channel, event: Announcement) -> NotificationResult:
-        """A case event for the merchant's systems (ids and codes only).
-
-        A regular activity, unlike `notify`: a local activity's intent is not in history, and
-        a claim it left behind is settled later from the provider's records
-        (activities/claim_sweep.py), which a merchant's endpoint does not keep."""
+        """A case event for the merchant's systems (ids and codes only). A regular activity:
+        a merchant's endpoint keeps no record the claim sweep could settle a claim from."""
         return await workflow.execute_activity(
             f"send_{channel}",
             self._notification(
