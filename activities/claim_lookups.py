@@ -13,21 +13,22 @@ from datetime import timedelta
 from python_http_client.exceptions import HTTPError
 
 from activities.email import FEED_UNAVAILABLE, EmailActivities
-from activities.sms import SmsActivities, claim_time
+from activities.sms import SmsActivities
+from models.channel_store import aware
 from models.claim_sweep import Lookup, ProviderRecord
 from models.ledger import Notification, utcnow
 from models.notification_store import NEEDS_A_LOOK
 
 
 class ClaimLookups:
-    def __init__(self, email: EmailActivities, sms: SmsActivities) -> None:
+    def __init__(self, email: EmailActivities, sms: SmsActivities | None = None) -> None:
         self.email_activities = email
         self.sms_activities = sms
 
     def by_channel(self) -> dict[str, Lookup]:
         lookups: dict[str, Lookup] = {"email": self.email}
-        if self.sms_activities.client is not None:  # SMS configured (TWILIO_ACCOUNT_SID)
-            lookups["sms"] = self.sms
+        if self.sms_activities is not None and self.sms_activities.client is not None:
+            lookups["sms"] = self.sms  # SMS configured (TWILIO_ACCOUNT_SID)
         return lookups
 
     def email(self, row: Notification) -> ProviderRecord | None:
@@ -51,14 +52,16 @@ class ClaimLookups:
     def sms(self, row: Notification) -> ProviderRecord | None:
         if not row.to_address or not row.body_text:  # never sent without number and body
             return ProviderRecord("absent")
-        sid = self.sms_activities.find_sent(row.to_address, row.body_text, claim_time(row))
+        sms = self.sms_activities
+        assert sms is not None  # only listed by by_channel when configured
+        sid = sms.find_sent(row.to_address, row.body_text, aware(row.created_at))
         if sid is not None:
             return ProviderRecord("sent", provider_message_id=sid)
-        return _absent_once(row, self.sms_activities.min_unlisted_age)
+        return _absent_once(row, sms.min_unlisted_age)
 
 
 def _absent_once(row: Notification, listing_delay: timedelta) -> ProviderRecord | None:
     """Not listed means never accepted only once the listing has had time to show it."""
-    if utcnow() - claim_time(row) < listing_delay:
+    if utcnow() - aware(row.created_at) < listing_delay:
         return None
     return ProviderRecord("absent")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any, NoReturn
 from urllib.error import URLError
 
@@ -27,7 +27,7 @@ from activities.email_render import RenderedEmail, message_context, render_email
 from activities.failures import compact_failures
 from activities.message_copy import PageLink
 from models.activities import SendEmailInput, SendEmailResult
-from models.channel_store import ChannelStore, opted_out
+from models.channel_store import ChannelStore, aware, opted_out
 from models.ledger import Notification, utcnow
 from models.notification_store import NEEDS_A_LOOK, NotificationStore, Refusal
 from models.settings import Settings
@@ -257,10 +257,7 @@ class EmailActivities:
                 provider_message_id=msg_id,
                 detail="found in SendGrid's email activity; not re-sent",
             )
-        claimed_at = row.created_at
-        if claimed_at.tzinfo is None:  # SQLite hands back naive UTC datetimes
-            claimed_at = claimed_at.replace(tzinfo=UTC)
-        wait = self.min_unlisted_age - (utcnow() - claimed_at)
+        wait = self.min_unlisted_age - (utcnow() - aware(row.created_at))
         if wait > timedelta(0):
             seconds = f"{wait.total_seconds():.0f}s"
             raise delivery_unknown(

@@ -15,7 +15,7 @@ Twilio's refusals are classified here: an invalid or unreachable number (21211, 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 import requests
@@ -30,7 +30,7 @@ from activities.message_copy import PageLink
 from activities.sms_render import SmsTooLong, render_sms
 from activities.twilio_client import to_e164
 from models.activities import NotificationInput, NotificationResult, channel_key
-from models.channel_store import ChannelStore
+from models.channel_store import ChannelStore, aware
 from models.ledger import Notification, utcnow
 from models.notification_store import NotificationStore
 
@@ -178,7 +178,7 @@ class SmsActivities:
         self, key: str, phone: str, body: str, row: Notification, attempt: int
     ) -> NotificationResult | None:
         """Settle an uncertain key from Twilio's message list; None means "send it now"."""
-        claimed_at = claim_time(row)
+        claimed_at = aware(row.created_at)
         sid = self.find_sent(phone, body, claimed_at)
         if sid is not None:
             log.info("Uncertain %s: found in Twilio's messages", key)
@@ -211,10 +211,3 @@ class SmsActivities:
             if message.body == body and (created is None or created >= since):
                 return str(message.sid)
         return None
-
-
-def claim_time(row: Notification) -> datetime:
-    claimed_at = row.created_at
-    if claimed_at.tzinfo is None:  # SQLite hands back naive UTC datetimes
-        claimed_at = claimed_at.replace(tzinfo=UTC)
-    return claimed_at

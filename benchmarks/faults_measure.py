@@ -13,10 +13,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.claim_lookups import ClaimLookups
 from activities.email import EmailActivities, make_sendgrid_client
-from activities.sms import SmsActivities
 from benchmarks.faults_cases import EXPECTED, Case, SendgridStandin, StripeStandin
 from benchmarks.faults_relay import Delivery
-from models.channel_store import ChannelStore
 from models.claim_sweep import sweep_claims
 from models.notification_store import NotificationStore
 from models.settings import Settings
@@ -239,8 +237,7 @@ async def sweep_left_claims(client: Client, database_url: str, sendgrid_url: str
             "billing@example.com",
             min_unlisted_age=timedelta(0),
         )
-        sms = SmsActivities(None, email.notifications, ChannelStore(ledger.sessions), "")
-        lookups = ClaimLookups(email, sms).by_channel()
+        lookups = ClaimLookups(email).by_channel()
         swept = await sweep_claims(client, ledger, lookups, older_than=timedelta(0))
     finally:
         ledger.engine.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -206,6 +207,10 @@ def _address(channel: str, address: str) -> str:
     return address.strip().lower() if channel == "email" else address
 
 
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive UTC datetimes."""
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment

@@ -32,14 +32,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.ledger import Notification
-from models.notification_store import NotificationStore
+from models.notification_store import UNSETTLED_AFTER, NotificationStore
 from models.store import Ledger
 
 log = logging.getLogger("dunning.claim_sweep")
 
-# An attempt settles its claim within its start-to-close timeout (60 s) or leaves it to the next
-# attempt: a claim older than this was left by an attempt that died.
-STALE_AFTER = timedelta(minutes=10)
 WITHDRAWN = "the case ended before this message went out; the provider never had it"
 
 
@@ -66,7 +63,7 @@ async def sweep_claims(
     client: Client,
     ledger: Ledger,
     lookups: Mapping[str, Lookup],
-    older_than: timedelta = STALE_AFTER,
+    older_than: timedelta = UNSETTLED_AFTER,
     invoices: Sequence[str] = (),
     limit: int = 200,
 ) -> list[Swept]:

@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.ledger import Case, Notification, utcnow
 from models.store import insert_ignore, upsert_for
 
+# A claim this old that was never settled: its attempt died (an attempt settles its claim
+# within its start-to-close timeout of 60 s, or leaves it to the next attempt).
+UNSETTLED_AFTER = timedelta(minutes=10)
 # Ends the error of an `uncertain` message that nobody can settle by asking the provider
 # (no Email Activity API on the account): it waits for a person, not for the claim sweep.
 NEEDS_A_LOOK = "needs a look"
@@ -97,7 +100,7 @@ class NotificationStore:
 
     def unresolved(
         self,
-        claimed_for: timedelta = timedelta(minutes=10),
+        claimed_for: timedelta = UNSETTLED_AFTER,
         invoice_id: str | None = None,
         limit: int = 200,
         now: datetime | None = None,
@@ -119,13 +122,15 @@ class NotificationStore:
             ).all()
 
     def settle(self, dedupe_key: str, status: str, **values: Any) -> None:
+        self._settle(Notification.dedupe_key == dedupe_key, status, values)
+
+    def _settle(self, where: Any, status: str, values: dict[str, Any]) -> bool:
         with self.sessions.begin() as session:
             extra = {"sent_at": utcnow()} if status == "sent" else {}
-            session.execute(
-                update(Notification)
-                .where(Notification.dedupe_key == dedupe_key)
-                .values(status=status, **values, **extra)
+            result = session.execute(
+                update(Notification).where(where).values(status=status, **values, **extra)
             )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def stale_claims(
         self,
@@ -162,15 +167,9 @@ class NotificationStore:
     def settle_claim(self, seen: Notification, status: str, **values: Any) -> bool:
         """Settle a message as `seen` only if no attempt touched it since it was read (same
         status and claim time): False when an attempt got there first."""
-        with self.sessions.begin() as session:
-            extra = {"sent_at": utcnow()} if status == "sent" else {}
-            result = session.execute(
-                update(Notification)
-                .where(
-                    Notification.dedupe_key == seen.dedupe_key,
-                    Notification.status == seen.status,
-                    Notification.created_at == seen.created_at,
-                )
-                .values(status=status, **values, **extra)
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        unchanged = and_(
+            Notification.dedupe_key == seen.dedupe_key,
+            Notification.status == seen.status,
+            Notification.created_at == seen.created_at,
+        )
+        return self._settle(unchanged, status, values)

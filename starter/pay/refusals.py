@@ -25,38 +25,26 @@ class Words(Protocol):
 
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(rf"pick a date after (?P<first>{DAY.pattern}) and no later than (?P<last>\S+)"),
+# The validator's words (a regular expression) -> the page's sentence (a `pay` msgid).
+SENTENCES: dict[str, str] = {
+    rf"pick a date after (?P<first>{DAY.pattern}) and no later than (?P<last>\S+)":
         N_("Please pick a date after %(first)s and no later than %(last)s."),
-    ),
-    (
-        re.compile(r"grace is limited to (?P<days>\d+) days per grant"),
+    r"grace is limited to (?P<days>\d+) days per grant":
         N_("You can ask for at most %(days)s more days."),
-    ),
-    (
-        re.compile(r"grace is limited to \d+ days in total; .*"),
+    r"grace is limited to \d+ days in total; .*":
         N_("No more time can be given for this payment."),
-    ),
-    (re.compile(r"message is required"), N_("Please write a message.")),
-    (
-        re.compile(r"message is limited to (?P<limit>\d+) characters"),
+    r"message is required": N_("Please write a message."),
+    r"message is limited to (?P<limit>\d+) characters":
         N_("Your message can be at most %(limit)s characters long."),
-    ),
-    (
-        re.compile(r"the case is closed(: .*)?"),
+    r"the case is closed(: .*)?":
         N_("This payment is settled: nothing can be changed here any more."),
-    ),
-    (
-        re.compile(r"the final action \(.*\) is already running|the case is still opening; .*"),
+    r"the final action \(.*\) is already running|the case is still opening; .*":
         N_("This cannot be done right now. Please try again in a minute."),
-    ),
-    (re.compile(r"the case is paused; .*"), N_("Payments for this invoice are on hold.")),
-    (
-        re.compile(r"a charge is already in progress or queued"),
+    r"the case is paused; .*": N_("Payments for this invoice are on hold."),
+    r"a charge is already in progress or queued":
         N_("We are already charging your card. Reload this page in a moment."),
-    ),
-)
+}  # fmt: skip
+PATTERNS = tuple((re.compile(words), sentence) for words, sentence in SENTENCES.items())
 
 
 def refusal_text(message: str, words: Words) -> str:

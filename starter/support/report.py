@@ -15,7 +15,7 @@ ordered-set aggregates) the durations are fetched and the median taken in Python
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from models.dunning import ENDED_OUTSIDE
 from models.ledger import Case, CaseOutcome, Notification, utcnow
+from models.notification_store import UNSETTLED_AFTER
 from starter.support.report_channels import ChannelRow, by_channel
 from starter.support.report_customers import (
     FeedbackSummary,
@@ -48,8 +49,6 @@ from starter.support.report_customers import (
 )
 
 RECOVERED = "recovered"
-# A claim this old that was never settled: its worker died and no retry has resolved it yet.
-UNSETTLED_AFTER = timedelta(minutes=10)
 # The schedule ran out and the policy's final action was applied.
 CANCELED = ("subscription_canceled", "marked_uncollectible", "left_past_due")
 

@@ -22,10 +22,10 @@ from activities.claim_lookups import ClaimLookups
 from activities.email import MIN_UNLISTED_AGE, EmailActivities
 from activities.sms import SmsActivities
 from models.activities import NotificationInput, SendEmailInput, channel_key
-from models.claim_sweep import STALE_AFTER, WITHDRAWN, Lookup, Swept, sweep_claims
+from models.claim_sweep import WITHDRAWN, Lookup, Swept, sweep_claims
 from models.dunning import DunningInput
 from models.ledger import Notification, utcnow
-from models.notification_store import NEEDS_A_LOOK, NotificationStore
+from models.notification_store import NEEDS_A_LOOK, UNSETTLED_AFTER, NotificationStore
 from models.store import Ledger
 from tests.activities.test_sms import sms, text  # noqa: F401  (fixtures)
 from tests.standin_control import SendGridControl
@@ -72,13 +72,13 @@ async def sweep(
     ledger: Ledger,
     lookups: dict[str, Lookup],
     invoice: str,
-    older_than: timedelta = STALE_AFTER,
+    older_than: timedelta = UNSETTLED_AFTER,
 ) -> list[Swept]:
     return await sweep_claims(client, ledger, lookups, older_than, invoices=[invoice])
 
 
 def email_only(email: EmailActivities) -> ClaimLookups:
-    return ClaimLookups(email, SmsActivities(None, email.notifications, None, ""))  # type: ignore[arg-type]
+    return ClaimLookups(email)
 
 
 @pytest.fixture
