@@ -103,6 +103,7 @@ def next_payday(
     in Sydney, and still the 14th in Madrid. Without one, the UTC date.
     """
     code = _normalise(country)
+    # The same instant, read as the customer's date (`found` below stays in `after`'s zone).
     local = after.astimezone(zone(timezone, "UTC")) if timezone else after
     start, limit = local.date(), local + within
     year, month = start.year, start.month
@@ -110,6 +111,6 @@ def next_payday(
         for day in paydays(year, month, code):
             if day >= start:
                 found = after + timedelta(days=(day - start).days)
-                return found if found <= after + within else None
+                return found if found <= limit else None
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return None
