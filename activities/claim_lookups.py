@@ -14,9 +14,8 @@ from python_http_client.exceptions import HTTPError
 
 from activities.email import FEED_UNAVAILABLE, EmailActivities
 from activities.sms import SmsActivities
-from models.channel_store import aware
 from models.claim_sweep import Lookup, ProviderRecord
-from models.ledger import Notification, utcnow
+from models.ledger import Notification, aware, utcnow
 from models.notification_store import NEEDS_A_LOOK
 
 

@@ -27,8 +27,8 @@ from activities.email_render import RenderedEmail, message_context, render_email
 from activities.failures import compact_failures
 from activities.message_copy import PageLink
 from models.activities import SendEmailInput, SendEmailResult
-from models.channel_store import ChannelStore, aware, opted_out
-from models.ledger import Notification, utcnow
+from models.channel_store import ChannelStore, opted_out
+from models.ledger import Notification, aware, utcnow
 from models.notification_store import NEEDS_A_LOOK, NotificationStore, Refusal
 from models.settings import Settings
 

@@ -30,8 +30,8 @@ from activities.message_copy import PageLink
 from activities.sms_render import SmsTooLong, render_sms
 from activities.twilio_client import to_e164
 from models.activities import NotificationInput, NotificationResult, channel_key
-from models.channel_store import ChannelStore, aware
-from models.ledger import Notification, utcnow
+from models.channel_store import ChannelStore
+from models.ledger import Notification, aware, utcnow
 from models.notification_store import NotificationStore
 
 log = logging.getLogger("dunning.sms")

@@ -7,7 +7,7 @@ no support handlers: what a bare-bones dunning loop costs on the same machine.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,6 +39,14 @@ class NullLedger:
 OPTIONS: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=60)}
 
 
+async def pause_until(moment: datetime) -> None:
+    """Sleep until `moment`; a step already due (a real server, a slow call) runs at once, as
+    a negative timer is an error."""
+    wait = moment - workflow.now()
+    if wait > timedelta(0):
+        await workflow.sleep(wait)
+
+
 @workflow.defn(name="MinimalDunningWorkflow")
 class MinimalDunningWorkflow:
     @workflow.run
@@ -59,7 +67,7 @@ class MinimalDunningWorkflow:
         policy, started, attempts = context.policy, workflow.now(), 0
         hard = input.decline_code in policy.declines.new_payment_method
         for index, step in enumerate(policy.steps):
-            await workflow.sleep(started + step.offset - workflow.now())
+            await pause_until(started + step.offset)
             if step.retry and not hard and attempts < policy.max_attempts:
                 attempts += 1
                 result = await workflow.execute_activity_method(
@@ -85,7 +93,7 @@ class MinimalDunningWorkflow:
                     ),
                     **OPTIONS,
                 )
-        await workflow.sleep(started + policy.final.after - workflow.now())
+        await pause_until(started + policy.final.after)
         await workflow.execute_activity_method(
             StripeActivities.apply_final_action,
             FinalActionInput(

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import overload
+from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -205,12 +204,3 @@ def _address(channel: str, address: str) -> str:
     # Email addresses are compared without case: SendGrid's events may not spell the address
     # as the send did, and a mailbox is one whatever the case of its name.
     return address.strip().lower() if channel == "email" else address
-
-
-@overload
-def aware(moment: datetime) -> datetime: ...
-@overload
-def aware(moment: None) -> None: ...
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive UTC datetimes."""
-    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment

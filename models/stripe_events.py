@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, Index, Integer, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, Session, load_only, mapped_column, sessionmaker
 
-from models.ledger import Base, utcnow
+from models.ledger import Base, aware, utcnow
 from models.store import upsert_for
 
 EventStatus = Literal["queued", "processing", "done", "ignored", "failed"]
@@ -176,7 +176,7 @@ class StripeEventStore:
             ).one_or_none()
             if row is None or row.payload is None or row.status in FINAL_STATUSES:
                 return None
-            if row.status == "processing" and _aware(row.claimed_at) > now - self.lease:
+            if row.status == "processing" and aware(row.claimed_at) > now - self.lease:
                 return None  # another relay is applying it right now
             row.status, row.claimed_at, row.attempts = "processing", now, row.attempts + 1
             row.next_try_at = now + self.lease  # due again only if this relay dies
@@ -242,8 +242,3 @@ class StripeEventStore:
             session.execute(
                 update(StripeEvent).where(StripeEvent.event_id == event_id).values(**values)
             )
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite (the dev default) drops the offset; the ledger always writes UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

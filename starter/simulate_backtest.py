@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models.ledger import Attempt, Case, CaseOutcome, Notification
+from models.ledger import Attempt, Case, CaseOutcome, Notification, aware
 from policies import engine
 from policies.engine import ActionKind, CaseState, Trigger
 from policies.schema import Policy
@@ -123,18 +123,13 @@ def load_cases(session: Session, since: datetime, until: datetime, now: datetime
         updates.setdefault(invoice, []).append(at)
     return [
         RealCase(
-            _aware(opened),
+            aware(opened),
             code,
-            _aware(closed) if closed else now,
-            tuple(_aware(at) for at in updates.get(invoice, ())),
+            aware(closed) if closed else now,
+            tuple(aware(at) for at in updates.get(invoice, ())),
         )
         for invoice, opened, code, closed in rows
     ]
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the ledger writes them in UTC.
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def actual_counts(session: Session, since: datetime, until: datetime) -> tuple[int, int]:

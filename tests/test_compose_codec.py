@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starter.codec_server import ui_origins
-from tests.test_compose import (
+from tests.compose_files import (
     INTERPOLATION,
     environment,
     published_ports,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, TypeVar
 
 from sqlalchemy import func, or_, select
@@ -24,6 +24,7 @@ from models.ledger import (
     CustomerAction,
     Notification,
     SupportAction,
+    aware,
 )
 from models.store import Ledger
 
@@ -85,11 +86,6 @@ async def run_query(ledger: Ledger, query: Callable[[Session], T]) -> T:
     return await run_in_threadpool(run)
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite (the dev default) hands back naive datetimes; the ledger always writes UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _case_rows(session: Session, *criteria: object) -> list[CaseRow]:
     stmt = (
         select(Case, CaseOutcome.outcome)
@@ -109,8 +105,8 @@ def _case_rows(session: Session, *criteria: object) -> list[CaseRow]:
             currency=case.currency,
             policy=case.policy,
             first_decline_code=case.first_decline_code,
-            opened_at=_aware(case.opened_at),
-            closed_at=_aware(case.closed_at) if case.closed_at else None,
+            opened_at=aware(case.opened_at),
+            closed_at=aware(case.closed_at) if case.closed_at else None,
             outcome=outcome,
         )
         for case, outcome in session.execute(stmt)
@@ -143,29 +139,29 @@ def case_timeline(session: Session, invoice_id: str) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     case = session.scalars(select(Case).where(Case.invoice_id == invoice_id)).one_or_none()
     if case is not None:
-        entries.append(TimelineEntry("opened", _aware(case.opened_at), case))
+        entries.append(TimelineEntry("opened", aware(case.opened_at), case))
     for attempt in session.scalars(select(Attempt).where(Attempt.invoice_id == invoice_id)):
-        entries.append(TimelineEntry("attempt", _aware(attempt.attempted_at), attempt))
+        entries.append(TimelineEntry("attempt", aware(attempt.attempted_at), attempt))
     for note in session.scalars(select(Notification).where(Notification.invoice_id == invoice_id)):
-        entries.append(TimelineEntry("notification", _aware(note.created_at), note))
+        entries.append(TimelineEntry("notification", aware(note.created_at), note))
     for action in session.scalars(
         select(SupportAction).where(SupportAction.invoice_id == invoice_id)
     ):
-        entries.append(TimelineEntry("support_action", _aware(action.at), action))
+        entries.append(TimelineEntry("support_action", aware(action.at), action))
     for page in session.scalars(
         select(CustomerAction).where(CustomerAction.invoice_id == invoice_id)
     ):
-        entries.append(TimelineEntry("customer_action", _aware(page.at), page))
+        entries.append(TimelineEntry("customer_action", aware(page.at), page))
     answer = session.scalars(
         select(CaseFeedback).where(CaseFeedback.invoice_id == invoice_id)
     ).one_or_none()
     if answer is not None:
-        entries.append(TimelineEntry("feedback", _aware(answer.answered_at), answer))
+        entries.append(TimelineEntry("feedback", aware(answer.answered_at), answer))
     outcome = session.scalars(
         select(CaseOutcome).where(CaseOutcome.invoice_id == invoice_id)
     ).one_or_none()
     if outcome is not None:
-        entries.append(TimelineEntry("outcome", _aware(outcome.closed_at), outcome))
+        entries.append(TimelineEntry("outcome", aware(outcome.closed_at), outcome))
     # Row ids break ties within a kind: they follow insertion order.
     entries.sort(key=lambda e: (e.at, _KIND_ORDER[e.kind], e.row.id))
     return entries

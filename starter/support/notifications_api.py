@@ -18,8 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from models.channel_store import ChannelStore, aware
-from models.ledger import Notification
+from models.channel_store import ChannelStore
+from models.ledger import Notification, aware
 from models.settings import Settings
 from models.store import Ledger
 

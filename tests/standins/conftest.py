@@ -1,4 +1,4 @@
-"""Fixtures for the stand-in tests: one SendGrid stand-in per module, reset per test."""
+"""Fixtures for the stand-in tests: one stand-in per module, reset per test."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+import stripe
 
 from standins.sendgrid_api import create_app
 from standins.server import BackgroundServer
+from standins.stripe_api import StripeStandinConfig
+from standins.stripe_api import create_app as create_stripe_app
+from tests.standins.stripe_helpers import Receiver, make_client
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +100,34 @@ def hook_server() -> Iterator[HookReceiver]:
 def hooks(hook_server: HookReceiver) -> HookReceiver:
     hook_server.clear()
     return hook_server
+
+
+# Stripe stand-in (tests/standins/test_stripe_standin_*.py): one server per module with fast
+# webhook retries, reset per test, and a receiver that records the webhooks it sends.
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    rec = Receiver()
+    with BackgroundServer(rec.app) as srv:
+        yield rec, f"{srv.url}/hook"
+
+
+@pytest.fixture(scope="module")
+def stripe_standin() -> Iterator[BackgroundServer]:
+    # Not `stripe_server`: that is tests/conftest.py's session-wide stand-in (default config).
+    config = StripeStandinConfig(webhook_backoff_seconds=0.01)
+    with BackgroundServer(create_stripe_app(config)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def base(stripe_standin: BackgroundServer) -> str:
+    httpx.post(f"{stripe_standin.url}/_standin/reset").raise_for_status()
+    httpx.post(f"{stripe_standin.url}/_standin/webhooks", json={"url": None}).raise_for_status()
+    return stripe_standin.url
+
+
+@pytest.fixture
+def client(base: str) -> stripe.StripeClient:
+    return make_client(base)

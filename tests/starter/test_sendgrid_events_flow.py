@@ -25,7 +25,7 @@ from standins.sendgrid_api.events import EventWebhookConfig
 from standins.server import BackgroundServer, free_port
 from starter.app import create_app
 from tests.deadline import eventually, eventually_sync
-from tests.starter.test_webhooks import idle_case, later_signals
+from tests.starter.webhook_cases_helpers import idle_case, later_signals
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from models.ledger import Notification
 from models.settings import Settings
 from models.store import Ledger, make_engine
 from starter.app import create_app
-from tests.starter.test_webhooks import idle_case, later_signals
+from tests.starter.webhook_cases_helpers import idle_case, later_signals
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_KEY = base64.b64encode(

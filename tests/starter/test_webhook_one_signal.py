@@ -17,7 +17,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.starter import payloads as pl
 from tests.starter.payloads import API_ENDIVE
-from tests.starter.test_webhooks import idle_case, later_signals, method_event, running, visible
+from tests.starter.webhook_cases_helpers import (
+    idle_case,
+    later_signals,
+    method_event,
+    running,
+    visible,
+)
 from tests.starter.webhook_client import Api
 
 

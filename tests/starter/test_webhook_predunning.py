@@ -20,7 +20,7 @@ from workflows.predunning import PreDunningWorkflow
 async def test_card_update_event_ends_the_customers_warning(
     api: Api, dev_env: WorkflowEnvironment, settings, ledger, executor, kind: str
 ) -> None:
-    from tests.starter.test_webhooks import method_event
+    from tests.starter.webhook_cases_helpers import method_event
 
     made = expiring(settings)
     client = dev_env.client
