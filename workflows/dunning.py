@@ -48,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.visibility import Publisher
 
 SKIP_TRIED_CARDS = "skip-tried-cards"  # before it, a tried card's late event charged it again
-
 # Sent once the outcome is recorded, so that no notification can hold the outcome back.
 CLOSING_EMAIL = {
     Outcome.RECOVERED: ("recovered", "recovered", None),
@@ -56,7 +55,8 @@ CLOSING_EMAIL = {
 }
 
 
-@workflow.defn(name="DunningWorkflow")
+# No sandbox (README, Benchmarks): ruff's banned APIs and the replay tests guard determinism.
+@workflow.defn(name="DunningWorkflow", sandboxed=False)
 class DunningWorkflow(CustomerUpdates):
     @workflow.init
     def __init__(self, input: DunningInput) -> None:
