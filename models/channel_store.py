@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Case, ChannelOptOut, Notification, utcnow
-from models.store import insert_ignore
+from models.store import core, insert_ignore
 
 # Provider delivery reports only move a message forward: a late "sent" callback must not undo
 # "delivered" (neither Twilio nor SendGrid promise their webhooks arrive in order). "failed"
@@ -192,7 +192,7 @@ def _send_id(report: EmailReport) -> str:
 
 def opted_out(session: Session, channel: str, address: str) -> bool:
     """Whether the address opted out of the channel, read in the caller's transaction."""
-    found = session.scalar(
+    found = core(session).scalar(
         select(ChannelOptOut.opted_out).where(
             ChannelOptOut.channel == channel, ChannelOptOut.address == _address(channel, address)
         )

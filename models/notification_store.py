@@ -15,7 +15,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Case, Notification, utcnow
-from models.store import insert_ignore, upsert_for
+from models.store import core, insert_ignore, table_of, upsert_for
 
 # A claim this old that was never settled: its attempt died (an attempt settles its claim
 # within its start-to-close timeout of 60 s, or leaves it to the next attempt).
@@ -47,20 +47,29 @@ class NotificationStore:
             reason = unless(session) if claimed and unless is not None else None
             if reason is not None:
                 row.status, row.error = "opted_out", reason
+                if row not in session:  # a fresh claim, read back by a plain INSERT: write it
+                    key = Notification.dedupe_key == row.dedupe_key
+                    self._write(session, key, row.status, {"error": reason})
             return claimed, row
 
     def _claim(
         self, session: Session, attempt: int, values: dict[str, Any]
     ) -> tuple[bool, Notification]:
-        # One round trip for the usual case, a key nobody holds: the insert returns the row.
-        fresh = session.scalars(
-            upsert_for(session)(Notification)
-            .values(**values, status="claimed", claim_attempt=attempt)
-            .on_conflict_do_nothing()
-            .returning(Notification)
-        ).first()
+        # One round trip for the usual case, a key nobody holds: the insert returns the row (a
+        # plain INSERT, not through the ORM: models.store.core).
+        table = Notification.__table__
+        fresh = (
+            core(session)
+            .execute(
+                upsert_for(session)(table)
+                .values(**values, status="claimed", claim_attempt=attempt)
+                .on_conflict_do_nothing()
+                .returning(*table.c)
+            )
+            .first()
+        )
         if fresh is not None:
-            return True, fresh
+            return True, Notification(**fresh._mapping)
         row = session.scalars(
             select(Notification)
             .where(Notification.dedupe_key == values["dedupe_key"])
@@ -126,11 +135,15 @@ class NotificationStore:
 
     def _settle(self, where: Any, status: str, values: dict[str, Any]) -> bool:
         with self.sessions.begin() as session:
-            extra = {"sent_at": utcnow()} if status == "sent" else {}
-            result = session.execute(
-                update(Notification).where(where).values(status=status, **values, **extra)
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return self._write(session, where, status, values)
+
+    @staticmethod
+    def _write(session: Session, where: Any, status: str, values: dict[str, Any]) -> bool:
+        extra = {"sent_at": utcnow()} if status == "sent" else {}
+        result = core(session).execute(
+            update(table_of(Notification)).where(where).values(status=status, **values, **extra)
+        )
+        return bool(result.rowcount)
 
     def stale_claims(
         self,
