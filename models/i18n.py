@@ -127,6 +127,8 @@ def message_environment(folder: Path, catalog: gettext.NullTranslations) -> Envi
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Loaded once per process: no stat of every template (and its layout) on every message.
+        auto_reload=False,
     )
     # A sentence may wrap over lines in its template; its msgid is the sentence on one line
     # (babel.cfg extracts with `trimmed = true` to match).
