@@ -20,37 +20,25 @@ import asyncio
 import os
 import statistics
 import sys
-import time
-from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.email import EmailActivities, make_sendgrid_client
-from activities.stripe_billing import StripeActivities
 from benchmarks import activity_times
 from benchmarks.activity_times import ActivityTimes
-from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
+from benchmarks.case_runs import Run, take_turns
 from models.codec import new_key, parse_keyring
 from models.dunning import DunningInput
 from models.migrate import scratch_database, upgrade_to_head
 from models.settings import Settings
 from models.store import Ledger, make_engine
-from models.stripe_reads import make_stripe_client
 from models.temporal import converter_for, ensure_search_attributes
 from standins.server import ProcessServer
-from starter.cases import start_case
-from worker import build_activities, build_worker
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
@@ -60,23 +48,6 @@ CARDS = (
     "pm_card_chargeDeclinedInsufficientFunds",
     "pm_card_chargeDeclinedExpiredCard",
 )
-
-
-# Which worker a run goes to: its task queue, the Stripe stand-in's URL, whether minimal.
-Path_ = tuple[str, str, bool]
-
-
-@dataclass
-class Run:
-    name: str
-    seconds: float = 0.0
-    outcomes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    stripe_calls: int = 0
-    cases: int = 0
-
-    @property
-    def rate(self) -> float:
-        return self.cases / self.seconds if self.seconds else 0.0
 
 
 @contextmanager
@@ -132,65 +103,6 @@ def make_cases(stripe_url: str, count: int) -> list[DunningInput]:
     return inputs
 
 
-async def drive(
-    client: Client,
-    run: Run,
-    inputs: list[DunningInput],
-    task_queue: str,
-    concurrency: int,
-    stripe_url: str,
-    minimal: bool,
-) -> None:
-    http = httpx.AsyncClient(base_url=stripe_url, timeout=30)
-    calls_before = len((await http.get("/_standin/requests")).json()["requests"])
-    gate = asyncio.Semaphore(concurrency)
-    handles: list[Any] = []
-
-    async def one(input: DunningInput) -> None:
-        async with gate:
-            handle: Any
-            if minimal:
-                handle = await client.start_workflow(
-                    MinimalDunningWorkflow.run,
-                    input,
-                    id=f"min-{input.invoice_id}",
-                    task_queue=task_queue,
-                )
-            else:
-                handle = await start_case(client, input, task_queue)
-            await handle.result()
-            handles.append(handle)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in inputs))
-    run.seconds += time.perf_counter() - started
-    run.cases += len(inputs)
-    run.stripe_calls += (
-        len((await http.get("/_standin/requests")).json()["requests"]) - calls_before
-    )
-    for handle in handles:
-        history = await handle.fetch_history()
-        result = await handle.result()
-        outcome = result if isinstance(result, str) else result.outcome.value
-        run.outcomes[outcome].append(len(history.events))
-
-
-async def warm_then_drive(
-    client: Client, run: Run, inputs: list[DunningInput], counts: tuple[int, int], path: Path_
-) -> None:
-    """A few cases first, not counted: the worker is then measured warm (imports, template
-    and catalog compiles, connection pools), as a long-running worker is."""
-    (warmup, concurrency), (task_queue, stripe_url, minimal) = counts, path
-    await drive(client, Run("warm-up"), inputs[:warmup], task_queue, 1, stripe_url, minimal)
-    await drive(client, run, inputs[warmup:], task_queue, concurrency, stripe_url, minimal)
-
-
-def rounds_of(inputs: list[DunningInput], rounds: int, warmup: int) -> list[list[DunningInput]]:
-    """`rounds` slices of the cases, each led by its own warm-up cases."""
-    per_round = [inputs[i::rounds] for i in range(rounds)]
-    return [chunk for chunk in per_round if len(chunk) > warmup]
-
-
 async def main(count: int, concurrency: int, warmup: int, rounds: int, times: bool) -> None:
     with (
         database() as url,
@@ -219,40 +131,15 @@ async def main(count: int, concurrency: int, warmup: int, rounds: int, times: bo
         )
         await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)
         ledger = Ledger(make_engine(url))
-        counts = (warmup, concurrency)
         full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
-        null: Any = NullLedger()
-        stripe_acts = StripeActivities(make_stripe_client(settings), null, settings.dunning_policy)
-        email_acts = EmailActivities(make_sendgrid_client(settings), null, "billing@example.com")
-        chunks = zip(
-            rounds_of(full_inputs, rounds, warmup),
-            rounds_of(min_inputs, rounds, warmup),
-            strict=True,
-        )
         print(f"Running {count} cases through each, in {rounds} alternating rounds…", flush=True)
-        with ThreadPoolExecutor(max_workers=64) as pool:
-            # The two take turns, so a slower or faster spell of the machine weighs on both;
-            # one worker at a time, as the time-skipping server needs.
-            for full_chunk, min_chunk in chunks:
-                activities = build_activities(settings, ledger)
-                async with build_worker(env.client, "bench-full", activities, pool):
-                    path = ("bench-full", stripe_srv.url, False)
-                    await warm_then_drive(env.client, full, full_chunk, counts, path)
-                async with Worker(
-                    env.client,
-                    task_queue="bench-min",
-                    workflows=[MinimalDunningWorkflow],
-                    activities=[
-                        stripe_acts.get_invoice_context,
-                        stripe_acts.retry_payment,
-                        stripe_acts.apply_final_action,
-                        email_acts.send_email,
-                    ],
-                    activity_executor=pool,
-                    max_concurrent_activities=64,
-                ):
-                    path = ("bench-min", stripe_srv.url, True)
-                    await warm_then_drive(env.client, minimal, min_chunk, counts, path)
+        # One worker at a time, as the time-skipping server needs.
+        await take_turns(
+            env.client,
+            (settings, ledger),
+            ((full_inputs, full), (min_inputs, minimal)),
+            (warmup, concurrency, rounds),
+        )
         await env.shutdown()
         ledger.engine.dispose()
     report(full, minimal)

@@ -20,7 +20,6 @@ import asyncio
 import collections
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,27 +30,19 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.email import EmailActivities, make_sendgrid_client
-from activities.stripe_billing import StripeActivities
+from benchmarks.case_runs import Run, take_turns
 from benchmarks.cases import (
     BENCH_CONVERTER,
     BIN,
-    Run,
     database,
     make_cases,
     report,
-    rounds_of,
-    warm_then_drive,
 )
-from benchmarks.minimal_workflow import MinimalDunningWorkflow, NullLedger
 from models.settings import Settings
 from models.store import Ledger, make_engine
-from models.stripe_reads import make_stripe_client
 from policies.loader import POLICY_DIR, load_policy
 from standins.server import ProcessServer
-from worker import build_activities, build_worker
 from workflows.search_attributes import ALL_KEYS
 
 SECOND = timedelta(seconds=1)
@@ -137,41 +128,16 @@ async def main(count: int, concurrency: int, warmup: int, rounds: int) -> None:
             dev_server_extra_args=["--log-level", "error"],
         )
         ledger = Ledger(make_engine(url))
-        null: Any = NullLedger()
-        stripe_acts = StripeActivities(make_stripe_client(settings), null, settings.dunning_policy)
-        email_acts = EmailActivities(make_sendgrid_client(settings), null, "billing@example.com")
         full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
         cpu: dict[str, float] = collections.defaultdict(float)
-        counts = (warmup, concurrency)
-        chunks = zip(
-            rounds_of(full_inputs, rounds, warmup),
-            rounds_of(min_inputs, rounds, warmup),
-            strict=True,
-        )
         print(f"Running {count} cases through each, {concurrency} at a time…", flush=True)
-        with ThreadPoolExecutor(max_workers=64) as pool:
-            for full_chunk, min_chunk in chunks:
-                activities = build_activities(settings, ledger)
-                async with build_worker(env.client, "bench-full", activities, pool):
-                    path = ("bench-full", stripe_srv.url, False)
-                    drive = warm_then_drive(env.client, full, full_chunk, counts, path)
-                    await measured(cpu, "full", drive)
-                async with Worker(
-                    env.client,
-                    task_queue="bench-min",
-                    workflows=[MinimalDunningWorkflow],
-                    activities=[
-                        stripe_acts.get_invoice_context,
-                        stripe_acts.retry_payment,
-                        stripe_acts.apply_final_action,
-                        email_acts.send_email,
-                    ],
-                    activity_executor=pool,
-                    max_concurrent_activities=64,
-                ):
-                    path = ("bench-min", stripe_srv.url, True)
-                    drive = warm_then_drive(env.client, minimal, min_chunk, counts, path)
-                    await measured(cpu, "min", drive)
+        await take_turns(
+            env.client,
+            (settings, ledger),
+            ((full_inputs, full), (min_inputs, minimal)),
+            (warmup, concurrency, rounds),
+            lambda side, drive: measured(cpu, side, drive),
+        )
         await env.shutdown()
         ledger.engine.dispose()
     report(full, minimal)
