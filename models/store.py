@@ -49,8 +49,8 @@ def table_of(model: Any) -> Table:
 
 def core(session: Session) -> Connection:
     """The session's connection, for a plain INSERT or UPDATE of a table: half the CPU of the
-    same statement through the ORM (no unit of work, no entity loading), in the same transaction.
-    Measured in benchmarks/cases_load.py, where the worker's CPU caps the rate."""
+    same statement through the ORM (no ORM statement compilation, no entity loading), in the
+    same transaction. Under load the worker's CPU caps the rate (benchmarks/cases_load.py)."""
     return session.connection()
 
 
