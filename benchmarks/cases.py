@@ -23,6 +23,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -103,26 +104,37 @@ def make_cases(stripe_url: str, count: int) -> list[DunningInput]:
     return inputs
 
 
-async def main(count: int, concurrency: int, warmup: int, rounds: int, times: bool) -> None:
+@contextmanager
+def stack(**settings: Any) -> Iterator[Settings]:
+    """PostgreSQL and the Stripe and SendGrid stand-ins (processes of their own, as the
+    providers are never in the worker's process), and the worker's settings for them."""
     with (
         database() as url,
         ProcessServer("standins.stripe_api:create_app") as stripe_srv,
         ProcessServer("standins.sendgrid_api:create_app") as sendgrid_srv,
     ):
-        settings = Settings(
+        yield Settings(
             database_url=url,
             stripe_api_base=stripe_srv.url,
             sendgrid_api_host=sendgrid_srv.url,
             stripe_api_key="sk_test_bench",
             _env_file=None,  # type: ignore[call-arg]
+            **settings,
         )
+
+
+def both_inputs(settings: Settings, total: int) -> tuple[list[DunningInput], list[DunningInput]]:
+    """`total` failed invoices for each workflow; the card mix is dealt round-robin, so each
+    round gets its share of every kind."""
+    assert settings.stripe_api_base
+    print(f"Creating {2 * total} failed invoices on the stand-in…", flush=True)
+    return make_cases(settings.stripe_api_base, total), make_cases(settings.stripe_api_base, total)
+
+
+async def main(count: int, concurrency: int, warmup: int, rounds: int, times: bool) -> None:
+    with stack() as settings:
         total = count + warmup * rounds
-        print(f"Creating {2 * total} failed invoices on the stand-in…", flush=True)
-        # The card mix is dealt round-robin: each round gets its share of every kind.
-        full_inputs, min_inputs = (
-            make_cases(stripe_srv.url, total),
-            make_cases(stripe_srv.url, total),
-        )
+        full_inputs, min_inputs = both_inputs(settings, total)
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=BENCH_CONVERTER,
             # A client interceptor that is also a worker one applies to its workers.
@@ -130,7 +142,7 @@ async def main(count: int, concurrency: int, warmup: int, rounds: int, times: bo
             test_server_existing_path=str(BIN / "temporal-test-server"),
         )
         await ensure_search_attributes(env.client, env.client.namespace, ALL_KEYS)
-        ledger = Ledger(make_engine(url))
+        ledger = Ledger(make_engine(settings.database_url))
         full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
         print(f"Running {count} cases through each, in {rounds} alternating rounds…", flush=True)
         # One worker at a time, as the time-skipping server needs.

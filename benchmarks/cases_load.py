@@ -35,14 +35,12 @@ from benchmarks.case_runs import Run, take_turns
 from benchmarks.cases import (
     BENCH_CONVERTER,
     BIN,
-    database,
-    make_cases,
+    both_inputs,
     report,
+    stack,
 )
-from models.settings import Settings
 from models.store import Ledger, make_engine
 from policies.loader import POLICY_DIR, load_policy
-from standins.server import ProcessServer
 from workflows.search_attributes import ALL_KEYS
 
 SECOND = timedelta(seconds=1)
@@ -104,30 +102,17 @@ async def measured(cpu: dict[str, float], side: str, drive: Any) -> None:
 async def main(count: int, concurrency: int, warmup: int, rounds: int) -> None:
     with (
         tempfile.TemporaryDirectory() as folder,
-        database() as url,
-        ProcessServer("standins.stripe_api:create_app") as stripe_srv,
-        ProcessServer("standins.sendgrid_api:create_app") as sendgrid_srv,
+        stack(dunning_policy=bench_policy(Path(folder)), dunning_quiet_hours="off") as settings,
     ):
-        settings = Settings(
-            database_url=url,
-            stripe_api_base=stripe_srv.url,
-            sendgrid_api_host=sendgrid_srv.url,
-            stripe_api_key="sk_test_bench",
-            dunning_policy=bench_policy(Path(folder)),
-            dunning_quiet_hours="off",
-            _env_file=None,  # type: ignore[call-arg]
-        )
         total = count + warmup * rounds
-        print(f"Creating {2 * total} failed invoices on the stand-in…", flush=True)
-        full_inputs = make_cases(stripe_srv.url, total)
-        min_inputs = make_cases(stripe_srv.url, total)
+        full_inputs, min_inputs = both_inputs(settings, total)
         env = await WorkflowEnvironment.start_local(
             data_converter=BENCH_CONVERTER,
             dev_server_existing_path=str(BIN / "temporal"),
             search_attributes=ALL_KEYS,
             dev_server_extra_args=["--log-level", "error"],
         )
-        ledger = Ledger(make_engine(url))
+        ledger = Ledger(make_engine(settings.database_url))
         full, minimal = Run("DunningWorkflow"), Run("minimal baseline")
         cpu: dict[str, float] = collections.defaultdict(float)
         print(f"Running {count} cases through each, {concurrency} at a time…", flush=True)

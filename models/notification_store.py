@@ -57,7 +57,7 @@ class NotificationStore:
     ) -> tuple[bool, Notification]:
         # One round trip for the usual case, a key nobody holds: the insert returns the row (a
         # plain INSERT, not through the ORM: models.store.core).
-        table = Notification.__table__
+        table = table_of(Notification)
         fresh = (
             core(session)
             .execute(

@@ -36,7 +36,7 @@ def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> bool:
     `postgresql://` URL once it is installed) the dialect adds RETURNING for the primary key and
     the cursor's rowcount is -1, which would make every duplicate look new.
     """
-    table = model.__table__
+    table = table_of(model)
     stmt = (
         upsert_for(session)(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
     )
