@@ -158,10 +158,10 @@ class EmailActivities:
         return self._deliver(input, rendered)
 
     def _unsubscribed(self, address: str | None) -> Refusal | None:
-        """The suppression list, read in the claim's own transaction."""
+        """The suppression list, read on the claim's own connection."""
         if not address or self.channels is None:
             return None
-        return lambda session: UNSUBSCRIBED if opted_out(session, "email", address) else None
+        return lambda conn: UNSUBSCRIBED if opted_out(conn, "email", address) else None
 
     def _deliver(self, input: SendEmailInput, rendered: RenderedEmail) -> SendEmailResult:
         """Send a message whose key this attempt holds (status `claimed`)."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Connection, Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Case, ChannelOptOut, Notification, utcnow
@@ -69,7 +69,7 @@ class ChannelStore:
 
     def is_opted_out(self, channel: str, address: str) -> bool:
         with self.sessions() as session:
-            return opted_out(session, channel, address)
+            return opted_out(core(session), channel, address)
 
     def customers_at(self, channel: str, address: str) -> list[str]:
         """Customers the case sent to at this address on this channel (who a STOP is from)."""
@@ -190,9 +190,9 @@ def _send_id(report: EmailReport) -> str:
     return report.sg_message_id.split(".", 1)[0]
 
 
-def opted_out(session: Session, channel: str, address: str) -> bool:
-    """Whether the address opted out of the channel, read in the caller's transaction."""
-    found = core(session).scalar(
+def opted_out(conn: Connection, channel: str, address: str) -> bool:
+    """Whether the address opted out of the channel, read on the caller's connection."""
+    found = conn.scalar(
         select(ChannelOptOut.opted_out).where(
             ChannelOptOut.channel == channel, ChannelOptOut.address == _address(channel, address)
         )

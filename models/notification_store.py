@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Case, Notification, utcnow
-from models.store import core, insert_ignore, table_of, upsert_for
+from models.store import core, insert_ignore, statements, table_of, upsert_for
 
 # A claim this old that was never settled: its attempt died (an attempt settles its claim
 # within its start-to-close timeout of 60 s, or leaves it to the next attempt).
@@ -24,52 +24,58 @@ UNSETTLED_AFTER = timedelta(minutes=10)
 # (no Email Activity API on the account): it waits for a person, not for the claim sweep.
 NEEDS_A_LOOK = "needs a look"
 
-# Asked inside the claim's transaction: a reason not to send, or None.
-Refusal = Callable[[Session], str | None]
+# A reason not to send (the address opted out), or None; read on the claim's connection.
+Refusal = Callable[[Connection], str | None]
 
 
 class NotificationStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self.statements = statements(sessions)
 
     def claim(
         self, attempt: int, unless: Refusal | None = None, **values: Any
     ) -> tuple[bool, Notification]:
         """Claim the dedupe key. Returns (claimed, row); not claimed means do not send.
 
-        `unless(session)`, asked in the same transaction once this attempt holds the key, may
-        name a reason not to send (the address opted out): the key is then settled `opted_out`
-        with that reason at once, and the row comes back claimed with that status. One
-        transaction instead of three for every message.
+        `unless(connection)` may name a reason not to send (the address opted out): a key this
+        attempt claims is then written `opted_out` with that reason, and the row comes back
+        claimed with that status. Should the connection die after the INSERT landed, its rerun
+        (models.store.Statements) finds the key held, as after any unfinished attempt: the
+        provider is asked before anything is sent.
         """
+        fresh = self.statements.run(lambda conn: self._fresh(conn, attempt, unless, values))
+        if fresh is not None:
+            return True, fresh
         with self.sessions.begin() as session:
-            claimed, row = self._claim(session, attempt, values)
-            reason = unless(session) if claimed and unless is not None else None
+            claimed, row = self._held(session, attempt, values)
+            reason = unless(core(session)) if claimed and unless is not None else None
             if reason is not None:
                 row.status, row.error = "opted_out", reason
-                if row not in session:  # a fresh claim, read back by a plain INSERT: write it
-                    key = Notification.dedupe_key == row.dedupe_key
-                    self._write(session, key, row.status, {"error": reason})
             return claimed, row
 
-    def _claim(
+    @staticmethod
+    def _fresh(
+        conn: Connection, attempt: int, unless: Refusal | None, values: dict[str, Any]
+    ) -> Notification | None:
+        """The usual case, a key nobody holds, in autocommit (models.store.Statements): the
+        refusal read, then one INSERT that returns the row, or None when the key is held. An
+        opt-out between the read and the insert is one that came just after the send."""
+        reason = unless(conn) if unless is not None else None
+        status = {"status": "opted_out", "error": reason} if reason else {"status": "claimed"}
+        table = table_of(Notification)
+        row = conn.execute(
+            upsert_for(conn)(table)
+            .values(**values, **status, claim_attempt=attempt)
+            .on_conflict_do_nothing()
+            .returning(*table.c)
+        ).first()
+        return None if row is None else Notification(**row._mapping)
+
+    def _held(
         self, session: Session, attempt: int, values: dict[str, Any]
     ) -> tuple[bool, Notification]:
-        # One round trip for the usual case, a key nobody holds: the insert returns the row (a
-        # plain INSERT, not through the ORM: models.store.core).
-        table = table_of(Notification)
-        fresh = (
-            core(session)
-            .execute(
-                upsert_for(session)(table)
-                .values(**values, status="claimed", claim_attempt=attempt)
-                .on_conflict_do_nothing()
-                .returning(*table.c)
-            )
-            .first()
-        )
-        if fresh is not None:
-            return True, Notification(**fresh._mapping)
+        """A key that exists: an earlier attempt's claim, read and changed under a row lock."""
         row = session.scalars(
             select(Notification)
             .where(Notification.dedupe_key == values["dedupe_key"])
@@ -134,16 +140,12 @@ class NotificationStore:
         self._settle(Notification.dedupe_key == dedupe_key, status, values)
 
     def _settle(self, where: Any, status: str, values: dict[str, Any]) -> bool:
-        with self.sessions.begin() as session:
-            return self._write(session, where, status, values)
-
-    @staticmethod
-    def _write(session: Session, where: Any, status: str, values: dict[str, Any]) -> bool:
+        # One UPDATE to fixed values, in autocommit (models.store.Statements).
         extra = {"sent_at": utcnow()} if status == "sent" else {}
-        result = core(session).execute(
+        statement = (
             update(table_of(Notification)).where(where).values(status=status, **values, **extra)
         )
-        return bool(result.rowcount)
+        return self.statements.run(lambda conn: bool(conn.execute(statement).rowcount))
 
     def stale_claims(
         self,
