@@ -4,8 +4,9 @@ Customer messages are sent by local activities (workflows/calls.py). A local act
 is not in history until its result is: when the worker dies during a send and the replayed case
 takes another path (the invoice was paid, or support stopped the case, meanwhile), nothing runs
 that send again and its claim stays `claimed`. Likewise a send that timed out leaves its message
-`uncertain` for the next attempt to ask the provider, and there may be no next attempt. Nobody
-could then tell whether the customer got the message.
+`uncertain` for the next attempt to ask the provider, and one the provider refused with a 5xx
+leaves it `failed_retryable` for the next attempt to send, and a case paid or stopped during the
+backoff makes no next attempt. Nobody could then tell whether the customer got the message.
 
 Once the case's workflow has closed, no attempt can come back, so the sweep asks the provider:
 - listed: `sent`, with the provider's id;

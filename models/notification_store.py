@@ -155,9 +155,11 @@ class NotificationStore:
         limit: int = 200,
     ) -> list[tuple[Notification, str]]:
         """Messages on `channels` (of `invoices`, if given) whose attempt started over
-        `older_than` ago and that no attempt settled: still `claimed` (the attempt died), or
+        `older_than` ago and that no attempt settled: still `claimed` (the attempt died),
         `uncertain` and left for a later attempt to ask the provider (a timeout, or a claim
-        found unfinished). Oldest first, each with its case's workflow id."""
+        found unfinished), or `failed_retryable` and left for a later attempt to send (the
+        provider answered 5xx, and the case may have ended during the backoff). Oldest first,
+        each with its case's workflow id."""
         stale = utcnow() - older_than
         waiting = and_(
             Notification.status == "uncertain",
@@ -167,7 +169,7 @@ class NotificationStore:
             select(Notification, Case.workflow_id)
             .join(Case, Case.invoice_id == Notification.invoice_id)
             .where(
-                or_(Notification.status == "claimed", waiting),
+                or_(Notification.status.in_(("claimed", "failed_retryable")), waiting),
                 Notification.created_at < stale,
                 Notification.channel.in_(list(channels)),
             )

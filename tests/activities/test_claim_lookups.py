@@ -192,6 +192,21 @@ async def test_a_timed_out_send_left_uncertain_is_settled_too(
     assert row(ledger, message.dedupe_key).status == "uncertain"
 
 
+async def test_a_send_refused_with_a_5xx_in_a_case_that_then_ended_is_withdrawn(
+    client: Client, email_activities: EmailActivities, message: SendEmailInput, ledger: Ledger
+) -> None:
+    # SendGrid answered 503 and the case was paid during the backoff: no attempt comes back.
+    claimed_only(ledger, message)
+    store = NotificationStore(ledger.sessions)
+    store.settle(message.dedupe_key, "failed_retryable", error="503: service unavailable")
+    lookups = email_only(email_activities).by_channel()
+
+    assert await sweep(client, ledger, lookups, message.invoice_id) == [
+        Swept(message.dedupe_key, "withdrawn")
+    ]
+    assert row(ledger, message.dedupe_key).error == WITHDRAWN
+
+
 async def test_an_attempt_that_settled_first_wins(
     client: Client, email_activities: EmailActivities, message: SendEmailInput, ledger: Ledger
 ) -> None:
