@@ -34,3 +34,14 @@ def test_a_few_cases_under_load_through_both_workflows(database_url: str) -> Non
     assert "minimal baseline   recovered" in run.stdout
     for role in ("worker (and client)", "Temporal server", "PostgreSQL", "stand-ins", "total"):
         assert role in run.stdout, role
+
+
+def test_the_ledger_writes_both_ways(database_url: str) -> None:
+    env = {**os.environ, "TEST_DATABASE_URL": database_url}
+    run = subprocess.run(
+        [sys.executable, "benchmarks/ledger_writes.py", "--messages", "5", "--rounds", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    for row in ("wall ms", "worker CPU ms"):
+        assert row in run.stdout, row
