@@ -22,30 +22,34 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import update
+from sqlalchemy import Connection
 
 from benchmarks.cases import database
 from models.channel_store import opted_out
 from models.ledger import Case, Notification, utcnow
-from models.store import Ledger, core, insert_ignore, make_engine, table_of, upsert_for
+from models.notification_store import NotificationStore, fresh_claim, settlement
+from models.store import Ledger, core, insert_ignore, make_engine
 
 ADDRESS = "ada@example.com"
 
 
 def as_statements(ledger: Ledger, key: str) -> None:
+    """As the ledger writes now: each through `Statements`, in autocommit."""
+    store = NotificationStore(ledger.sessions)
     ledger.open_case(**opened(key))
-    run = ledger.statements.run
-    run(lambda conn: claim(conn, key))
-    run(lambda conn: conn.execute(settle(key)))
+    store.claim(1, unless=refusal, **message(key))
+    store.settle(f"{key}:step:1", "sent", provider_message_id="msg_bench")
 
 
 def as_transactions(ledger: Ledger, key: str) -> None:
+    """The same statements, each write a transaction from the session's pool (as before)."""
     with ledger.sessions.begin() as session:
         insert_ignore(session, Case, opened(key))
     with ledger.sessions.begin() as session:
-        claim(core(session), key)
+        fresh_claim(core(session), 1, refusal, message(key))
     with ledger.sessions.begin() as session:
-        core(session).execute(settle(key))
+        sent = {"provider_message_id": "msg_bench"}
+        core(session).execute(settlement(Notification.dedupe_key == f"{key}:step:1", "sent", sent))
 
 
 def opened(key: str) -> dict[str, Any]:
@@ -55,25 +59,16 @@ def opened(key: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def claim(conn: Any, key: str) -> None:
-    refused = opted_out(conn, "email", ADDRESS)
-    table = table_of(Notification)
-    values = {"invoice_id": key, "dedupe_key": f"{key}:step:1", "template": "payment_failed"}
-    status = "opted_out" if refused else "claimed"
-    conn.execute(
-        upsert_for(conn)(table)
-        .values(**values, to_address=ADDRESS, status=status, claim_attempt=1)
-        .on_conflict_do_nothing()
-        .returning(*table.c)
-    ).first()
+def message(key: str) -> dict[str, Any]:
+    return {
+        "invoice_id": key, "dedupe_key": f"{key}:step:1", "template": "payment_failed",
+        "to_address": ADDRESS,
+    }  # fmt: skip
 
 
-def settle(key: str) -> Any:
-    return (
-        update(table_of(Notification))
-        .where(Notification.dedupe_key == f"{key}:step:1")
-        .values(status="sent", provider_message_id="msg_bench", sent_at=utcnow())
-    )
+def refusal(conn: Connection) -> str | None:
+    """The email channel's suppression-list read (activities/email.py)."""
+    return "opted out" if opted_out(conn, "email", ADDRESS) else None
 
 
 def timed(

@@ -44,7 +44,7 @@ class NotificationStore:
         (models.store.Statements) finds the key held, as after any unfinished attempt: the
         provider is asked before anything is sent.
         """
-        fresh = self.statements.run(lambda conn: self._fresh(conn, attempt, unless, values))
+        fresh = self.statements.run(lambda conn: fresh_claim(conn, attempt, unless, values))
         if fresh is not None:
             return True, fresh
         with self.sessions.begin() as session:
@@ -53,24 +53,6 @@ class NotificationStore:
             if reason is not None:
                 row.status, row.error = "opted_out", reason
             return claimed, row
-
-    @staticmethod
-    def _fresh(
-        conn: Connection, attempt: int, unless: Refusal | None, values: dict[str, Any]
-    ) -> Notification | None:
-        """The usual case, a key nobody holds, in autocommit (models.store.Statements): the
-        refusal read, then one INSERT that returns the row, or None when the key is held. An
-        opt-out between the read and the insert is one that came just after the send."""
-        reason = unless(conn) if unless is not None else None
-        status = {"status": "opted_out", "error": reason} if reason else {"status": "claimed"}
-        table = table_of(Notification)
-        row = conn.execute(
-            upsert_for(conn)(table)
-            .values(**values, **status, claim_attempt=attempt)
-            .on_conflict_do_nothing()
-            .returning(*table.c)
-        ).first()
-        return None if row is None else Notification(**row._mapping)
 
     def _held(
         self, session: Session, attempt: int, values: dict[str, Any]
@@ -141,10 +123,7 @@ class NotificationStore:
 
     def _settle(self, where: Any, status: str, values: dict[str, Any]) -> bool:
         # One UPDATE to fixed values, in autocommit (models.store.Statements).
-        extra = {"sent_at": utcnow()} if status == "sent" else {}
-        statement = (
-            update(table_of(Notification)).where(where).values(status=status, **values, **extra)
-        )
+        statement = settlement(where, status, values)
         return self.statements.run(lambda conn: bool(conn.execute(statement).rowcount))
 
     def stale_claims(
@@ -190,3 +169,28 @@ class NotificationStore:
             Notification.created_at == seen.created_at,
         )
         return self._settle(unchanged, status, values)
+
+
+def fresh_claim(
+    conn: Connection, attempt: int, unless: Refusal | None, values: dict[str, Any]
+) -> Notification | None:
+    """The usual claim, of a key nobody holds (NotificationStore.claim runs it in autocommit,
+    models.store.Statements): the refusal read, then one INSERT that returns the row, or None
+    when the key is held. An opt-out between the read and the insert is one that came just
+    after the send."""
+    reason = unless(conn) if unless is not None else None
+    status = {"status": "opted_out", "error": reason} if reason else {"status": "claimed"}
+    table = table_of(Notification)
+    row = conn.execute(
+        upsert_for(conn)(table)
+        .values(**values, **status, claim_attempt=attempt)
+        .on_conflict_do_nothing()
+        .returning(*table.c)
+    ).first()
+    return None if row is None else Notification(**row._mapping)
+
+
+def settlement(where: Any, status: str, values: dict[str, Any]) -> Any:
+    """The UPDATE that settles the messages `where` selects as `status`."""
+    extra = {"sent_at": utcnow()} if status == "sent" else {}
+    return update(table_of(Notification)).where(where).values(status=status, **values, **extra)

@@ -30,8 +30,7 @@ def make_engine(database_url: str) -> Engine:
 def upsert_for(bind: Session | Connection) -> Any:
     """The dialect's INSERT, the one with ON CONFLICT (PostgreSQL in production, SQLite in
     unit tests)."""
-    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
-    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if core(bind).dialect.name == "postgresql" else sqlite.insert
 
 
 def insert_ignore(bind: Session | Connection, model: Any, values: dict[str, Any]) -> bool:
@@ -43,19 +42,19 @@ def insert_ignore(bind: Session | Connection, model: Any, values: dict[str, Any]
     """
     table = table_of(model)
     stmt = upsert_for(bind)(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-    conn = core(bind) if isinstance(bind, Session) else bind
-    return conn.execute(stmt).first() is not None
+    return core(bind).execute(stmt).first() is not None
 
 
 def table_of(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def core(session: Session) -> Connection:
-    """The session's connection, for a plain INSERT or UPDATE of a table: half the CPU of the
-    same statement through the ORM (no ORM statement compilation, no entity loading), in the
-    same transaction. Under load the worker's CPU caps the rate (benchmarks/cases_load.py)."""
-    return session.connection()
+def core(bind: Session | Connection) -> Connection:
+    """The session's connection (or the connection itself), for a plain INSERT or UPDATE of a
+    table: half the CPU of the same statement through the ORM (no ORM statement compilation,
+    no entity loading), in the same transaction. Under load the worker's CPU caps the rate
+    (benchmarks/cases_load.py)."""
+    return bind if isinstance(bind, Connection) else bind.connection()
 
 
 T = TypeVar("T")
@@ -75,6 +74,7 @@ class Statements:
     """
 
     def __init__(self, engine: Engine) -> None:
+        # SQLite (the dev ledger, a few tests) keeps its single writer, in a transaction.
         self.engine = engine
         self._open: Callable[[], AbstractContextManager[Connection]] = engine.begin
         if engine.dialect.name == "postgresql":
@@ -85,7 +85,6 @@ class Statements:
             # databases right after).
             event.listen(engine, "engine_disposed", lambda _: own.dispose())
             self.engine, self._open = own, own.connect
-        # SQLite (the dev ledger, a few tests): its single writer, in a transaction.
 
     def run(self, work: Callable[[Connection], T]) -> T:
         try:
