@@ -158,10 +158,10 @@ class EmailActivities:
         return self._deliver(input, rendered)
 
     def _unsubscribed(self, address: str | None) -> Refusal | None:
-        """The suppression list, read on the claim's own connection."""
+        """The suppression list, read inside the claim's INSERT."""
         if not address or self.channels is None:
             return None
-        return lambda conn: UNSUBSCRIBED if opted_out(conn, "email", address) else None
+        return Refusal(opted_out("email", address), UNSUBSCRIBED)
 
     def _deliver(self, input: SendEmailInput, rendered: RenderedEmail) -> SendEmailResult:
         """Send a message whose key this attempt holds (status `claimed`)."""

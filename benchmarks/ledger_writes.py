@@ -22,12 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Connection
-
 from benchmarks.cases import database
 from models.channel_store import opted_out
 from models.ledger import Case, Notification, utcnow
-from models.notification_store import NotificationStore, fresh_claim, settlement
+from models.notification_store import NotificationStore, Refusal, fresh_claim, settlement
 from models.store import Ledger, core, insert_ignore, make_engine
 
 ADDRESS = "ada@example.com"
@@ -66,9 +64,8 @@ def message(key: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def refusal(conn: Connection) -> str | None:
-    """The email channel's suppression-list read (activities/email.py)."""
-    return "opted out" if opted_out(conn, "email", ADDRESS) else None
+# The email channel's suppression-list condition (activities/email.py).
+refusal = Refusal(opted_out("email", ADDRESS), "opted out")
 
 
 def timed(

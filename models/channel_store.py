@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Case, ChannelOptOut, Notification, utcnow
-from models.store import core, insert_ignore
+from models.store import insert_ignore
 
 # Provider delivery reports only move a message forward: a late "sent" callback must not undo
 # "delivered" (neither Twilio nor SendGrid promise their webhooks arrive in order). "failed"
@@ -69,7 +69,7 @@ class ChannelStore:
 
     def is_opted_out(self, channel: str, address: str) -> bool:
         with self.sessions() as session:
-            return opted_out(core(session), channel, address)
+            return bool(session.scalar(select(opted_out(channel, address))))
 
     def customers_at(self, channel: str, address: str) -> list[str]:
         """Customers the case sent to at this address on this channel (who a STOP is from)."""
@@ -190,14 +190,14 @@ def _send_id(report: EmailReport) -> str:
     return report.sg_message_id.split(".", 1)[0]
 
 
-def opted_out(conn: Connection, channel: str, address: str) -> bool:
-    """Whether the address opted out of the channel, read on the caller's connection."""
-    found = conn.scalar(
-        select(ChannelOptOut.opted_out).where(
-            ChannelOptOut.channel == channel, ChannelOptOut.address == _address(channel, address)
-        )
+def opted_out(channel: str, address: str) -> ColumnElement[bool]:
+    """The SQL condition "the address opted out of the channel", for a statement to evaluate
+    (the message claim reads it inside its INSERT: models/notification_store.py)."""
+    return exists().where(
+        ChannelOptOut.channel == channel,
+        ChannelOptOut.address == _address(channel, address),
+        ChannelOptOut.opted_out.is_(True),
     )
-    return bool(found)
 
 
 def _address(channel: str, address: str) -> str:

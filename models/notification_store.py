@@ -7,15 +7,15 @@ attempt whose fate a later attempt may have to ask SendGrid about (activities/em
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, null, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Case, Notification, utcnow
-from models.store import core, insert_ignore, statements, table_of, upsert_for
+from models.store import insert_ignore, statements, table_of, upsert_for
 
 # A claim this old that was never settled: its attempt died (an attempt settles its claim
 # within its start-to-close timeout of 60 s, or leaves it to the next attempt).
@@ -24,8 +24,13 @@ UNSETTLED_AFTER = timedelta(minutes=10)
 # (no Email Activity API on the account): it waits for a person, not for the claim sweep.
 NEEDS_A_LOOK = "needs a look"
 
-# A reason not to send (the address opted out), or None; read on the claim's connection.
-Refusal = Callable[[Connection], str | None]
+
+class Refusal(NamedTuple):
+    """A reason not to send: `when` is a SQL condition (the address opted out) that the claim
+    evaluates inside its own INSERT, and `reason` what the row then says."""
+
+    when: ColumnElement[bool]
+    reason: str
 
 
 class NotificationStore:
@@ -38,20 +43,19 @@ class NotificationStore:
     ) -> tuple[bool, Notification]:
         """Claim the dedupe key. Returns (claimed, row); not claimed means do not send.
 
-        `unless(connection)` may name a reason not to send (the address opted out): a key this
-        attempt claims is then written `opted_out` with that reason, and the row comes back
-        claimed with that status. Should the connection die after the INSERT landed, its rerun
-        (models.store.Statements) finds the key held, as after any unfinished attempt: the
-        provider is asked before anything is sent.
+        `unless` may name a reason not to send (the address opted out): a key this attempt
+        claims while its condition holds is written `opted_out` with that reason, and the row
+        comes back claimed with that status. Should the connection die after the INSERT
+        landed, its rerun (models.store.Statements) finds the key held, as after any
+        unfinished attempt: the provider is asked before anything is sent.
         """
         fresh = self.statements.run(lambda conn: fresh_claim(conn, attempt, unless, values))
         if fresh is not None:
             return True, fresh
         with self.sessions.begin() as session:
             claimed, row = self._held(session, attempt, values)
-            reason = unless(core(session)) if claimed and unless is not None else None
-            if reason is not None:
-                row.status, row.error = "opted_out", reason
+            if claimed and unless is not None and session.scalar(select(unless.when)):
+                row.status, row.error = "opted_out", unless.reason
             return claimed, row
 
     def _held(
@@ -175,11 +179,14 @@ def fresh_claim(
     conn: Connection, attempt: int, unless: Refusal | None, values: dict[str, Any]
 ) -> Notification | None:
     """The usual claim, of a key nobody holds (NotificationStore.claim runs it in autocommit,
-    models.store.Statements): the refusal read, then one INSERT that returns the row, or None
-    when the key is held. An opt-out between the read and the insert is one that came just
-    after the send."""
-    reason = unless(conn) if unless is not None else None
-    status = {"status": "opted_out", "error": reason} if reason else {"status": "claimed"}
+    models.store.Statements): one INSERT that returns the row, or None when the key is held.
+    The refusal is read inside it, so a claim is one round trip to the database."""
+    status: dict[str, Any] = {"status": "claimed"}
+    if unless is not None:
+        status = {
+            "status": case((unless.when, "opted_out"), else_="claimed"),
+            "error": case((unless.when, unless.reason), else_=null()),
+        }
     table = table_of(Notification)
     row = conn.execute(
         upsert_for(conn)(table)
