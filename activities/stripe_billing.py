@@ -52,9 +52,11 @@ class StripeActivities:
         case_event_channels: Sequence[Channel] = (),
         rules: RuleSet | None = None,
         quiet_hours: bool = True,
+        preferences: PreferenceStore | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
+        self.preferences = preferences or PreferenceStore(ledger.sessions)
         self.default_policy = default_policy
         self.rules = rules
         self.quiet_hours = quiet_hours
@@ -119,7 +121,7 @@ class StripeActivities:
             stripe_event_id=input.stripe_event_id,
             opened_at=input.opened_at,
         )
-        prefs = PreferenceStore(self.ledger.sessions).get(input.customer_id)
+        prefs = self.preferences.get(input.customer_id)
         return InvoiceContextResult(
             invoice_status=status,  # type: ignore[arg-type]
             customer_name=name,

@@ -121,7 +121,9 @@ async def take_turns(
     assert settings.stripe_api_base, "the runs count requests on the Stripe stand-in"
     counts, stripe_url = (warmup, concurrency), settings.stripe_api_base
     null: Any = NullLedger()
-    stripe_acts = StripeActivities(make_stripe_client(settings), null, settings.dunning_policy)
+    stripe_acts = StripeActivities(
+        make_stripe_client(settings), null, settings.dunning_policy, preferences=null
+    )
     email_acts = EmailActivities(make_sendgrid_client(settings), null, "billing@example.com")
     chunks = zip(
         rounds_of(full_inputs, rounds, warmup), rounds_of(min_inputs, rounds, warmup), strict=True

@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel.core import get_global
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import CustomerPreference, utcnow
+from models.store import statements, table_of
 from policies.case_facts import get
 from policies.schema import Channel
 
@@ -88,17 +90,22 @@ class PreferenceStore:
         self.sessions = sessions
 
     def get(self, customer_id: str) -> Preferences | None:
-        with self.sessions() as session:
-            row = session.get(CustomerPreference, customer_id)
-            if row is None:
-                return None
-            return Preferences(
-                channels=parse_channels(row.channels),
-                phone=row.phone,
-                timezone=row.timezone,
-                locale=row.locale,
-                opted_out=parse_channels(row.opted_out),
-            )
+        # One read in autocommit (models.store.Statements): every case opening makes it.
+        table = table_of(CustomerPreference)
+        found = statements(self.sessions).run(
+            lambda conn: conn.execute(
+                select(table).where(table.c.customer_id == customer_id)
+            ).first()
+        )
+        if found is None:
+            return None
+        return Preferences(
+            channels=parse_channels(found.channels),
+            phone=found.phone,
+            timezone=found.timezone,
+            locale=found.locale,
+            opted_out=parse_channels(found.opted_out),
+        )
 
     def set(self, customer_id: str, by: str, **changes: Any) -> Preferences:
         """Change the given fields (None leaves a field as it is, "" clears it)."""
