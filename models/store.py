@@ -160,14 +160,12 @@ class Ledger:
         return self.statements.run(write)
 
     def case_openings(self, customer_id: str, exclude_invoice: str) -> list[datetime]:
-        """When the customer's other cases opened (prior failed invoices, for segment rules)."""
-        with self.sessions() as session:
-            rows = session.scalars(
-                select(Case.opened_at).where(
-                    Case.customer_id == customer_id, Case.invoice_id != exclude_invoice
-                )
-            )
-            return list(rows)
+        """When the customer's other cases opened (prior failed invoices, for segment rules);
+        a case opening with segment rules reads it, so in autocommit (`Statements`)."""
+        query = select(Case.opened_at).where(
+            Case.customer_id == customer_id, Case.invoice_id != exclude_invoice
+        )
+        return self.statements.run(lambda conn: list(conn.scalars(query)))
 
     def record_support_action(self, **values: Any) -> bool:
         return self.statements.run(lambda conn: insert_ignore(conn, SupportAction, values))
