@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from policies.engine import ActionKind, NextAction
     from workflows.calls import CaseCalls, failure_reason
     from workflows.case import Case
+    from workflows.closing import finish
     from workflows.customer import CustomerActions
     from workflows.customer_updates import CustomerUpdates
     from workflows.paydays import payday_zone
@@ -48,11 +49,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.visibility import Publisher
 
 SKIP_TRIED_CARDS = "skip-tried-cards"  # before it, a tried card's late event charged it again
-# Sent once the outcome is recorded, so that no notification can hold the outcome back.
-CLOSING_EMAIL = {
-    Outcome.RECOVERED: ("recovered", "recovered", None),
-    Outcome.SUBSCRIPTION_CANCELED: ("canceled", "final", "final"),
-}
 
 
 # No sandbox (README, Benchmarks): ruff's banned APIs and the replay tests guard determinism.
@@ -83,12 +79,7 @@ class DunningWorkflow(CustomerUpdates):
         await self._loop()
         assert case.outcome is not None
         self.publisher.publish(case, workflow.now(), None)
-        await self.calls.close_case()
-        self.steps.announce_outcome()
-        closing = CLOSING_EMAIL.get(case.outcome)
-        if closing and case.context is not None:
-            template, key, level = closing
-            await self.steps.email(template, key, level=level)
+        await finish(case, self.calls, self.steps)
         await workflow.wait_condition(
             lambda: (
                 not self.support.records
