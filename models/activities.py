@@ -128,15 +128,21 @@ class FinalActionInput(BaseModel):
     invoice_id: str
     subscription_id: str | None = None
     action: FinalAction
+    customer_id: str | None = None
+    # The last look at the default card: the cards it must not charge (tried, or the one that
+    # may have hard-declined). None: no look at the card.
+    known_cards: list[str] | None = None
 
 
 class FinalActionResult(BaseModel):
     action: FinalAction
     # Not always the action's own outcome: an invoice found paid or voided at the last moment
-    # ends the case as recovered or voided, and nothing is canceled.
-    outcome: Outcome
+    # ends the case as recovered or voided, and nothing is canceled. None: nothing was done,
+    # because the invoice is open and the customer's default card is `untried_card`.
+    outcome: Outcome | None
     detail: str
     amount_paid: int = 0
+    untried_card: str | None = None
 
 
 class NotificationInput(BaseModel):

@@ -177,7 +177,8 @@ class CaseCalls:
             **STRIPE_CALL,
         )
 
-    async def final_action(self) -> FinalActionResult:
+    async def final_action(self, known_cards: list[str] | None) -> FinalActionResult:
+        """`known_cards`: take the last look at the default card (None: act without it)."""
         policy = self.case.policy
         assert policy is not None
         return await workflow.execute_activity(
@@ -186,6 +187,8 @@ class CaseCalls:
                 invoice_id=self.case.input.invoice_id,
                 subscription_id=self.case.subscription_id(),
                 action=policy.final.action,
+                customer_id=self.case.input.customer_id,
+                known_cards=known_cards,
             ),
             result_type=FinalActionResult,
             summary=f"Final action: {policy.final.action}",

@@ -182,13 +182,12 @@ class Case:
                 # webhook came while the case could not be reached): charge it now.
                 self.new_card(new_default)
 
-    def untried_card(self, card: str | None) -> bool:
-        """A card the case never charged. When Stripe did not say which card failed, the
-        default at opening counts as tried: never retry a card that may have hard-declined."""
-        if not card or card in self.tried_payment_methods:
-            return False
+    def known_cards(self) -> list[str]:
+        """Cards the case charged; when Stripe did not say which card failed, the default at
+        opening too: never retry a card that may have hard-declined."""
         opening = self.context.default_payment_method if self.context else None
-        return bool(self.context and self.context.failed_payment_method) or card != opening
+        named = self.context is not None and self.context.failed_payment_method
+        return self.tried_payment_methods + ([opening] if opening and not named else [])
 
     def note_decline(self, code: str | None, advice: str | None) -> None:
         self.last_decline_code, self.last_advice_code = code, advice

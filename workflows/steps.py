@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import CaseCalls, failure_reason
     from workflows.case import Case
     from workflows.channels import FINAL_OUTCOMES, HARD_DECLINES_FOR_SUPPORT, Announcement
+    from workflows.final_action import final_action
 
 # A saved Stripe 5xx is retried under new key generations, waiting longer each time.
 KEY_GENERATIONS = 5
@@ -263,35 +264,5 @@ class CaseSteps:
             reach.pending.pop(0)
 
     async def final_action(self, last_look: bool = True) -> None:
-        """The last look first: paid or voided meanwhile ends the case so, and a card the
-        customer set as default that the case never charged gets its charge before anything
-        is canceled (its webhook may have been lost) — unless the customer asked to cancel."""
-        case = self.case
-        case.busy = "finalizing"
-        try:
-            check = await self.calls.check_invoice()
-            card = check.default_payment_method
-            if last_look and check.invoice_status == "open" and case.untried_card(card):
-                case.busy = None
-                charged = await self.charge(Trigger.LAST_LOOK, None, payment_method=card)
-                case.set_schedule(engine.after_retry_now(case.schedule, charged, workflow.now()))
-                case.busy = "finalizing"
-            if case.closed or case.external_payment is not None:
-                return
-            if check.invoice_status == "paid":
-                case.recovered(check.amount_paid, "invoice found paid at the final action")
-                return
-            result = await self.calls.final_action()
-        except ActivityError as err:
-            case.close(Outcome.ERROR, f"final action failed: {failure_reason(err)}")
-            return
-        finally:
-            case.busy = None
-        if case.external_payment is not None and result.outcome != Outcome.RECOVERED:
-            # The payment arrived while the action ran: the customer paid, that outcome wins.
-            case.log(f"paid while the final action ran ({result.detail})")
-            return
-        if result.outcome == Outcome.RECOVERED:
-            case.recovered(result.amount_paid, result.detail)
-        else:
-            case.close(result.outcome, result.detail)
+        """The last look, then the action (workflows/final_action.py)."""
+        await final_action(self, last_look)

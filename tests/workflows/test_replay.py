@@ -28,7 +28,7 @@ from workflows.dunning import DunningWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 # Each recording keeps its own files: histories of earlier code paths (cases still running
 # when a change ships) must keep replaying too. Name new recordings after the change.
-RECORDING = "closing-email-beside-outcome"
+RECORDING = "final-action-looks-itself"
 
 
 def saved_histories() -> list[Path]:

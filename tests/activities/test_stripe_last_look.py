@@ -1,0 +1,76 @@
+"""The final action's last look at the default card (activities/stripe_last_look.py): an open
+invoice whose customer set a card the case never charged is left alone, the card named."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.stripe_billing import StripeActivities
+from models.activities import FinalActionInput
+from tests.standin_control import INSUFFICIENT, FailedInvoice, StripeControl
+
+
+def cancel(case: FailedInvoice, known_cards: list[str] | None) -> FinalActionInput:
+    return FinalActionInput(
+        invoice_id=case.invoice,
+        subscription_id=case.subscription,
+        action="cancel_subscription",
+        customer_id=case.customer,
+        known_cards=known_cards,
+    )
+
+
+def new_default_card(stripe_control: StripeControl, case: FailedInvoice) -> str:
+    """The customer sets a new default card (Stripe gives the test card an id of its own)."""
+    stripe_control.use_card(case.customer, "pm_card_visa")
+    customer = stripe_control.sdk.v1.customers.retrieve(case.customer)
+    return str(customer.invoice_settings.default_payment_method)
+
+
+def canceled(stripe_control: StripeControl, case: FailedInvoice) -> bool:
+    return stripe_control.sdk.v1.subscriptions.retrieve(case.subscription).status == "canceled"
+
+
+def test_a_default_card_the_case_never_charged_is_named_and_nothing_is_canceled(
+    stripe_activities: StripeActivities, stripe_control: StripeControl
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    card = new_default_card(stripe_control, case)
+    result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
+    assert (result.outcome, result.untried_card) == (None, card)
+    assert not canceled(stripe_control, case)
+
+
+@pytest.mark.parametrize("look", [True, False], ids=["charged-before", "no-look"])
+def test_a_known_card_or_no_look_goes_on_to_the_action(
+    stripe_activities: StripeActivities, stripe_control: StripeControl, look: bool
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    card = new_default_card(stripe_control, case)
+    final = cancel(case, [card] if look else None)
+    result = ActivityEnvironment().run(stripe_activities.apply_final_action, final)
+    assert (result.outcome, result.untried_card) == ("subscription_canceled", None)
+    assert canceled(stripe_control, case)
+
+
+def test_a_customer_that_cannot_be_read_means_no_card_to_try(
+    stripe_activities: StripeActivities, stripe_control: StripeControl
+) -> None:
+    """The card is enrichment: an implementation without the customer read still acts."""
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    new_default_card(stripe_control, case)
+    stripe_control.fault("not_found", count=1, path_contains="/v1/customers/")
+    result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
+    assert (result.outcome, result.untried_card) == ("subscription_canceled", None)
+
+
+def test_a_paid_invoice_is_recovered_before_any_card_is_looked_at(
+    stripe_activities: StripeActivities, stripe_control: StripeControl
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    new_default_card(stripe_control, case)
+    stripe_control.sdk.v1.invoices.pay(case.invoice, params={"paid_out_of_band": True})
+    result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
+    assert (result.outcome, result.untried_card) == ("recovered", None)
+    assert not canceled(stripe_control, case)
