@@ -24,8 +24,9 @@ def cancel(case: FailedInvoice, known_cards: list[str] | None) -> FinalActionInp
 def new_default_card(stripe_control: StripeControl, case: FailedInvoice) -> str:
     """The customer sets a new default card (Stripe gives the test card an id of its own)."""
     stripe_control.use_card(case.customer, "pm_card_visa")
-    customer = stripe_control.sdk.v1.customers.retrieve(case.customer)
-    return str(customer.invoice_settings.default_payment_method)
+    settings = stripe_control.sdk.v1.customers.retrieve(case.customer).invoice_settings
+    assert settings is not None
+    return str(settings.default_payment_method)
 
 
 def canceled(stripe_control: StripeControl, case: FailedInvoice) -> bool:
