@@ -132,6 +132,8 @@ def both_inputs(settings: Settings, total: int) -> tuple[list[DunningInput], lis
 
 
 async def main(count: int, concurrency: int, warmup: int, rounds: int, times: bool) -> None:
+    if times:
+        activity_times.time_ledger()
     with stack() as settings:
         total = count + warmup * rounds
         full_inputs, min_inputs = both_inputs(settings, total)
