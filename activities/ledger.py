@@ -50,17 +50,6 @@ class LedgerActivities:
     def close_case(self, input: CloseCaseInput) -> CloseCaseResult:
         """The one writer of a case's outcome, whatever closed it (a charge, Stripe, support,
         the final action, an error), independent of any notification."""
-        # A case that ended before its first activity finished (Stripe refused the invoice)
-        # has no ledger row yet: open it so that the outcome has a case to belong to.
-        self.ledger.open_case(
-            invoice_id=input.invoice_id,
-            workflow_id=input.workflow_id,
-            customer_id=input.customer_id,
-            amount_due=input.amount_due,
-            currency=input.currency.lower(),
-            policy="unknown",
-            opened_at=input.opened_at,
-        )
         recorded = self.ledger.record_outcome(
             input.invoice_id,
             input.outcome.value,
@@ -70,5 +59,16 @@ class LedgerActivities:
             recovered_step=input.recovered_step,
             closed_at=input.closed_at,
             reason=input.reason,
+            # A case that ended before its first activity finished (Stripe refused the
+            # invoice) has no ledger row yet: opened here, so the outcome has a case.
+            case={
+                "invoice_id": input.invoice_id,
+                "workflow_id": input.workflow_id,
+                "customer_id": input.customer_id,
+                "amount_due": input.amount_due,
+                "currency": input.currency.lower(),
+                "policy": "unknown",
+                "opened_at": input.opened_at,
+            },
         )
         return CloseCaseResult(recorded=recorded)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -131,12 +131,30 @@ class Ledger:
         recovered_step: int | None = None,
         closed_at: datetime | None = None,
         reason: str | None = None,
+        case: dict[str, Any] | None = None,
     ) -> bool:
+        """The case's `closed_at`, then its outcome row: two idempotent statements (a crash
+        between them is mended by the retry). `case`: the case row's values, written with
+        `closed_at` if there is no row yet (a case that ended before its opening wrote one)."""
         closed_at = closed_at or utcnow()
+        table = table_of(Case)
 
-        # Two statements, each idempotent: a crash between them is mended by the retry.
         def write(conn: Connection) -> bool:
-            inserted = insert_ignore(
+            if case is None:
+                conn.execute(
+                    update(table)
+                    .where(table.c.invoice_id == invoice_id, table.c.closed_at.is_(None))
+                    .values(closed_at=closed_at)
+                )
+            else:
+                opened = upsert_for(conn)(table).values(**case, closed_at=closed_at)
+                first = func.coalesce(table.c.closed_at, opened.excluded.closed_at)
+                conn.execute(
+                    opened.on_conflict_do_update(
+                        index_elements=[table.c.invoice_id], set_={"closed_at": first}
+                    )
+                )
+            return insert_ignore(
                 conn,
                 CaseOutcome,
                 {
@@ -150,12 +168,6 @@ class Ledger:
                     "reason": reason,
                 },
             )
-            conn.execute(
-                update(table_of(Case))
-                .where(Case.invoice_id == invoice_id, Case.closed_at.is_(None))
-                .values(closed_at=closed_at)
-            )
-            return inserted
 
         return self.statements.run(write)
 
