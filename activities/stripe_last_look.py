@@ -3,26 +3,46 @@ voided, already uncollectible), and a default card the case never charged."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import stripe
 
 from models.activities import FinalActionInput, FinalActionResult
 from models.dunning import Outcome
-from models.stripe_reads import get, object_id, optional
+from models.stripe_reads import get, object_id
+
+log = logging.getLogger("dunning.stripe")
 
 
 def untried_card(client: stripe.StripeClient, invoice: Any, input: FinalActionInput) -> str | None:
     """The customer's default card, if open and the case never charged it (`known_cards`).
-    Enrichment: a customer that cannot be read means no such card."""
+    A customer that cannot be read (an implementation without the route) means no such card;
+    an outage or a rate limit raises instead, as nothing has been done yet: Temporal retries
+    the activity rather than cancel past a card the customer may just have set."""
     if input.known_cards is None or invoice.status != "open":
         return None
     customer_id = input.customer_id or object_id(get(invoice, "customer"))
     if not customer_id:
         return None
-    customer = optional("customer", lambda: client.v1.customers.retrieve(customer_id))
+    try:
+        customer = client.v1.customers.retrieve(customer_id)
+    except stripe.StripeError as exc:
+        if transient(exc):
+            raise
+        log.warning("Last look without the customer: %s %s", exc.http_status, exc.code)
+        return None
     card = object_id(get(customer, "invoice_settings", "default_payment_method"))
     return card if card and card not in input.known_cards else None
+
+
+def transient(exc: stripe.StripeError) -> bool:
+    """Worth asking again (no answer, a rate limit, a 5xx); a 4xx (even one with an HTML body,
+    which the SDK raises as an APIError) is an answer."""
+    status = exc.http_status
+    return isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
+        status is None or status >= 500
+    )
 
 
 def settled_outcome(

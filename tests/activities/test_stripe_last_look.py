@@ -4,6 +4,7 @@ invoice whose customer set a card the case never charged is left alone, the card
 from __future__ import annotations
 
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.stripe_billing import StripeActivities
@@ -75,3 +76,18 @@ def test_a_paid_invoice_is_recovered_before_any_card_is_looked_at(
     result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
     assert (result.outcome, result.untried_card) == ("recovered", None)
     assert not canceled(stripe_control, case)
+
+
+def test_an_outage_on_the_customer_read_is_retried_not_acted_past(
+    stripe_activities: StripeActivities, stripe_control: StripeControl
+) -> None:
+    """Nothing was done yet, so Temporal asks again rather than cancel past a new card."""
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    card = new_default_card(stripe_control, case)
+    stripe_control.fault("500", count=1, path_contains="/v1/customers/")
+    with pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
+    assert (raised.value.type, raised.value.non_retryable) == ("StripeAPIError", False)
+    assert not canceled(stripe_control, case)
+    again = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
+    assert again.untried_card == card
