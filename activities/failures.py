@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import stripe
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from temporalio.exceptions import ApplicationError
 
 log = logging.getLogger("dunning.activities")
@@ -56,10 +56,28 @@ def stripe_failure(exc: stripe.StripeError) -> ApplicationError:
 
 def database_failure(exc: SQLAlchemyError) -> ApplicationError:
     # Outages end; Temporal retries with backoff. The statement and parameters stay out.
+    if _missing_case(exc):
+        # Every ledger row belongs to a case row, which the case's opening writes: a support
+        # action taken while a slow opening runs gets there first, and its retry succeeds.
+        return ApplicationError(
+            "ledger database: the case has no ledger row yet (its opening may still be"
+            " running); retried",
+            type="LedgerCaseNotOpened",
+        )
     detail = _first_line(str(getattr(exc, "orig", None) or exc))
     return ApplicationError(
         f"ledger database: {type(exc).__name__}: {detail}", type="DatabaseError"
     )
+
+
+def _missing_case(exc: SQLAlchemyError) -> bool:
+    """A foreign-key violation: PostgreSQL's SQLSTATE 23503 (psycopg2 `pgcode`, psycopg 3
+    `sqlstate`), SQLite's message."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    return code == "23503" or "FOREIGN KEY constraint failed" in str(orig)
 
 
 def compact_failures(fn: F) -> F:

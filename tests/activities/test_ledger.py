@@ -1,15 +1,17 @@
-"""close_case (activities/ledger.py): the one writer of a case's outcome, with or without the
-case row its opening writes."""
+"""Ledger activities (activities/ledger.py): close_case, the one writer of a case's outcome,
+with or without the case row its opening writes; a support action that comes before it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities
-from models.activities import CloseCaseInput
+from models.activities import CloseCaseInput, RecordSupportActionInput
 from models.dunning import Outcome
 from models.ledger import Case, CaseOutcome
 from models.store import Ledger
@@ -69,3 +71,23 @@ def test_a_case_that_never_opened_gets_its_row_with_the_outcome(ledger: Ledger) 
         "unknown", "eur", OPENED, closed
     )  # fmt: skip
     assert [o.outcome for o in outcomes] == ["subscription_canceled"]
+
+
+def test_a_support_action_before_the_case_row_is_retried_with_a_clear_reason(
+    ledger: Ledger,
+) -> None:
+    """A stop while a slow opening runs: recorded once the opening has written the case."""
+    invoice, activities = "in_ledger_still_opening", LedgerActivities(ledger)
+    stop = RecordSupportActionInput(
+        invoice_id=invoice, request_id="upd-1", action="stop", by="ann", reason="asked",
+        result="stopped", at=OPENED, via="update",
+    )  # fmt: skip
+    with pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(activities.record_support_action, stop)
+    assert (raised.value.type, raised.value.non_retryable) == ("LedgerCaseNotOpened", False)
+    assert "no ledger row yet" in raised.value.message
+    ledger.open_case(
+        invoice_id=invoice, workflow_id=f"dunning-{invoice}", customer_id="cus_ledger",
+        amount_due=1200, currency="eur", policy="default", opened_at=OPENED,
+    )  # fmt: skip
+    assert ActivityEnvironment().run(activities.record_support_action, stop).recorded
