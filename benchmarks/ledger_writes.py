@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/ledger_writes.py [--messages 400] [--rounds 3]
 
 What the ledger writes for one customer message, as the worker does it: the case row (once per
-case), the claim (the opt-out read and the INSERT) and the settle. Each round runs the same
-writes both ways on the same database, alternating: through `models.store.Statements`
+case), the claim (one INSERT that reads the opt-out list itself) and the settle. Each round
+runs the same writes both ways on the same database, alternating: through `models.store.Statements`
 (autocommit on its own pool, one round trip per statement) and as a transaction from the
 session's pool (pre-ping, BEGIN, the statements, COMMIT), as the ledger wrote them before.
 Prints wall time and CPU per message for each, and the ratios. PostgreSQL from

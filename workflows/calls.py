@@ -9,11 +9,10 @@ returns the activity's result; deciding what the result means stays in the workf
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
@@ -38,40 +37,10 @@ with workflow.unsafe.imports_passed_through():
     from policies import engine
     from policies.engine import Trigger
     from policies.schema import Channel, DeclineClass
+    from workflows.call_options import EMAIL_CALL, LEDGER_CALL, STRIPE_CALL
     from workflows.case import Case
     from workflows.channels import Announcement
     from workflows.presentation import actor
-
-# Stripe calls retry with backoff for hours (same idempotency key each time); a card decline
-# is a result, so only outages and rate limits are retried here.
-STRIPE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
-)
-STRIPE_DEADLINE = timedelta(hours=6)
-EMAIL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
-)
-EMAIL_DEADLINE = timedelta(hours=24)
-# The ledger is ours: an outage is retried for a day, and bookkeeping never blocks the case.
-LEDGER_RETRY = STRIPE_RETRY  # the same backoff
-LEDGER_DEADLINE = timedelta(hours=24)
-CALL_TIMEOUT = timedelta(seconds=60)
-# The timeouts and retries of each external system, in one place.
-STRIPE_CALL: dict[str, Any] = {
-    "start_to_close_timeout": CALL_TIMEOUT,
-    "schedule_to_close_timeout": STRIPE_DEADLINE,
-    "retry_policy": STRIPE_RETRY,
-}
-EMAIL_CALL: dict[str, Any] = {
-    "start_to_close_timeout": CALL_TIMEOUT,
-    "schedule_to_close_timeout": EMAIL_DEADLINE,
-    "retry_policy": EMAIL_RETRY,
-}
-LEDGER_CALL: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "schedule_to_close_timeout": LEDGER_DEADLINE,
-    "retry_policy": LEDGER_RETRY,
-}
 
 # How the UI names each channel's activity ("SMS: urgent"); a channel not listed shows its name.
 CHANNEL_LABEL = {"email": "Email", "sms": "SMS", "in_app": "In-app", "webhook": "Webhook"}

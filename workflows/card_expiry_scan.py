@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ScanPageInput,
         ScanResult,
     )
-    from workflows.calls import STRIPE_DEADLINE, STRIPE_RETRY
+    from workflows.call_options import STRIPE_DEADLINE, STRIPE_RETRY
     from workflows.predunning import PreDunningWorkflow
     from workflows.search_attributes import CUSTOMER_ID, SUBSCRIPTION_ID
 

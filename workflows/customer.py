@@ -34,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.dunning import Outcome
     from policies.engine import Trigger, grace_problem
-    from workflows.calls import STRIPE_CALL, failure_reason
+    from workflows.call_options import STRIPE_CALL
+    from workflows.calls import failure_reason
     from workflows.case import Case, need_text
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RenewalCheckResult,
         RenewedInput,
     )
-    from workflows.calls import EMAIL_CALL, LEDGER_CALL, STRIPE_CALL
+    from workflows.call_options import EMAIL_CALL, LEDGER_CALL, STRIPE_CALL
 
 # Stripe had not attempted the renewal yet: look again this often, for this long, then close.
 RECHECK_EVERY = timedelta(hours=1)
