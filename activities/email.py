@@ -27,7 +27,7 @@ from activities.email_render import RenderedEmail, message_context, render_email
 from activities.failures import compact_failures
 from activities.message_copy import PageLink
 from models.activities import SendEmailInput, SendEmailResult
-from models.channel_store import ChannelStore, opted_out
+from models.channel_store import ChannelStore
 from models.ledger import Notification, aware, utcnow
 from models.notification_store import NEEDS_A_LOOK, NotificationStore, Refusal
 from models.settings import Settings
@@ -161,7 +161,7 @@ class EmailActivities:
         """The suppression list, read inside the claim's INSERT."""
         if not address or self.channels is None:
             return None
-        return Refusal(opted_out("email", address), UNSUBSCRIBED)
+        return Refusal("email", address, UNSUBSCRIBED)
 
     def _deliver(self, input: SendEmailInput, rendered: RenderedEmail) -> SendEmailResult:
         """Send a message whose key this attempt holds (status `claimed`)."""

@@ -23,9 +23,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.cases import database
-from models.channel_store import opted_out
-from models.ledger import Case, Notification, utcnow
-from models.notification_store import NotificationStore, Refusal, fresh_claim, settlement
+from models.ledger import Case, utcnow
+from models.notification_store import (
+    SETTLE,
+    NotificationStore,
+    Refusal,
+    fresh_claim,
+    settled_values,
+)
 from models.store import Ledger, core, insert_ignore, make_engine
 
 ADDRESS = "ada@example.com"
@@ -46,8 +51,8 @@ def as_transactions(ledger: Ledger, key: str) -> None:
     with ledger.sessions.begin() as session:
         fresh_claim(core(session), 1, refusal, message(key))
     with ledger.sessions.begin() as session:
-        sent = {"provider_message_id": "msg_bench"}
-        core(session).execute(settlement(Notification.dedupe_key == f"{key}:step:1", "sent", sent))
+        sent = settled_values("sent", {"provider_message_id": "msg_bench"})
+        core(session).execute(SETTLE, {"settle_key": f"{key}:step:1", **sent})
 
 
 def opened(key: str) -> dict[str, Any]:
@@ -65,7 +70,7 @@ def message(key: str) -> dict[str, Any]:
 
 
 # The email channel's suppression-list condition (activities/email.py).
-refusal = Refusal(opted_out("email", ADDRESS), "opted out")
+refusal = Refusal("email", ADDRESS, "opted out")
 
 
 def timed(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.ledger import Case, ChannelOptOut, Notification, utcnow
@@ -69,7 +69,7 @@ class ChannelStore:
 
     def is_opted_out(self, channel: str, address: str) -> bool:
         with self.sessions() as session:
-            return bool(session.scalar(select(opted_out(channel, address))))
+            return bool(session.scalar(IS_OPTED_OUT, optout_params(channel, address)))
 
     def customers_at(self, channel: str, address: str) -> list[str]:
         """Customers the case sent to at this address on this channel (who a STOP is from)."""
@@ -190,14 +190,20 @@ def _send_id(report: EmailReport) -> str:
     return report.sg_message_id.split(".", 1)[0]
 
 
-def opted_out(channel: str, address: str) -> ColumnElement[bool]:
-    """The SQL condition "the address opted out of the channel", for a statement to evaluate
-    (the message claim reads it inside its INSERT: models/notification_store.py)."""
-    return exists().where(
-        ChannelOptOut.channel == channel,
-        ChannelOptOut.address == _address(channel, address),
-        ChannelOptOut.opted_out.is_(True),
-    )
+# The SQL condition "the address opted out of the channel", for a statement to evaluate with
+# `optout_params` (the message claim reads it inside its INSERT: models/notification_store.py).
+# Built once with parameters, so each statement that uses it is compiled once.
+OPTED_OUT: ColumnElement[bool] = exists().where(
+    ChannelOptOut.channel == bindparam("optout_channel"),
+    ChannelOptOut.address == bindparam("optout_address"),
+    ChannelOptOut.opted_out.is_(True),
+)
+IS_OPTED_OUT = select(OPTED_OUT)
+
+
+def optout_params(channel: str, address: str) -> dict[str, str]:
+    """The values of OPTED_OUT's parameters for this channel and address."""
+    return {"optout_channel": channel, "optout_address": _address(channel, address)}
 
 
 def _address(channel: str, address: str) -> str:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, and_, case, null, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, null, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.channel_store import IS_OPTED_OUT, OPTED_OUT, optout_params
 from models.ledger import Case, Notification, utcnow
-from models.store import insert_ignore, statements, table_of, upsert_for
+from models.store import insert_ignore, statements, table_of, upsert_of
 
 # A claim this old that was never settled: its attempt died (an attempt settles its claim
 # within its start-to-close timeout of 60 s, or leaves it to the next attempt).
@@ -26,11 +28,15 @@ NEEDS_A_LOOK = "needs a look"
 
 
 class Refusal(NamedTuple):
-    """A reason not to send: `when` is a SQL condition (the address opted out) that the claim
-    evaluates inside its own INSERT, and `reason` what the row then says."""
+    """A reason not to send: the address opted out of the channel, which the claim reads
+    inside its own INSERT (channel_store.OPTED_OUT), and `reason`, what the row then says."""
 
-    when: ColumnElement[bool]
+    channel: str
+    address: str
     reason: str
+
+    def params(self) -> dict[str, str]:
+        return {**optout_params(self.channel, self.address), "optout_reason": self.reason}
 
 
 class NotificationStore:
@@ -54,7 +60,7 @@ class NotificationStore:
             return True, fresh
         with self.sessions.begin() as session:
             claimed, row = self._held(session, attempt, values)
-            if claimed and unless is not None and session.scalar(select(unless.when)):
+            if claimed and unless is not None and session.scalar(IS_OPTED_OUT, unless.params()):
                 row.status, row.error = "opted_out", unless.reason
             return claimed, row
 
@@ -123,12 +129,12 @@ class NotificationStore:
             ).all()
 
     def settle(self, dedupe_key: str, status: str, **values: Any) -> None:
-        self._settle(Notification.dedupe_key == dedupe_key, status, values)
+        self._settle(SETTLE, {"settle_key": dedupe_key}, status, values)
 
-    def _settle(self, where: Any, status: str, values: dict[str, Any]) -> bool:
+    def _settle(self, statement: Any, where: dict[str, Any], status: str, values: Any) -> bool:
         # One UPDATE to fixed values, in autocommit (models.store.Statements).
-        statement = settlement(where, status, values)
-        return self.statements.run(lambda conn: bool(conn.execute(statement).rowcount))
+        params = {**where, **settled_values(status, values)}
+        return self.statements.run(lambda conn: bool(conn.execute(statement, params).rowcount))
 
     def stale_claims(
         self,
@@ -167,12 +173,12 @@ class NotificationStore:
     def settle_claim(self, seen: Notification, status: str, **values: Any) -> bool:
         """Settle a message as `seen` only if no attempt touched it since it was read (same
         status and claim time): False when an attempt got there first."""
-        unchanged = and_(
-            Notification.dedupe_key == seen.dedupe_key,
-            Notification.status == seen.status,
-            Notification.created_at == seen.created_at,
-        )
-        return self._settle(unchanged, status, values)
+        seen_as = {
+            "settle_key": seen.dedupe_key,
+            "seen_status": seen.status,
+            "seen_created_at": seen.created_at,
+        }
+        return self._settle(SETTLE_UNCHANGED, seen_as, status, values)
 
 
 def fresh_claim(
@@ -181,23 +187,40 @@ def fresh_claim(
     """The usual claim, of a key nobody holds (NotificationStore.claim runs it in autocommit,
     models.store.Statements): one INSERT that returns the row, or None when the key is held.
     The refusal is read inside it, so a claim is one round trip to the database."""
-    status: dict[str, Any] = {"status": "claimed"}
-    if unless is not None:
-        status = {
-            "status": case((unless.when, "opted_out"), else_="claimed"),
-            "error": case((unless.when, unless.reason), else_=null()),
-        }
-    table = table_of(Notification)
-    row = conn.execute(
-        upsert_for(conn)(table)
-        .values(**values, **status, claim_attempt=attempt)
-        .on_conflict_do_nothing()
-        .returning(*table.c)
-    ).first()
+    params = {**values, "claim_attempt": attempt}
+    if unless is None:
+        params["status"] = "claimed"
+    else:
+        params.update(unless.params())
+    row = conn.execute(_claim(conn.dialect.name, unless is not None), params).first()
     return None if row is None else Notification(**row._mapping)
 
 
-def settlement(where: Any, status: str, values: dict[str, Any]) -> Any:
-    """The UPDATE that settles the messages `where` selects as `status`."""
+@cache
+def _claim(dialect: str, refusing: bool) -> Any:
+    # Built once per dialect, the values passed at execution: building the INSERT and its
+    # cache key for every message cost more of the worker's CPU than running it.
+    table = table_of(Notification)
+    insert = upsert_of(dialect)(table)
+    if refusing:
+        insert = insert.values(
+            status=case((OPTED_OUT, "opted_out"), else_="claimed"),
+            error=case((OPTED_OUT, bindparam("optout_reason")), else_=null()),
+        )
+    return insert.on_conflict_do_nothing().returning(*table.c)
+
+
+_NOTIFICATIONS = table_of(Notification)
+# Settle a message by its key; or only if no attempt touched it since it was read (its status
+# and claim time as seen). The new values are passed at execution (`settled_values`).
+SETTLE = update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.dedupe_key == bindparam("settle_key"))
+SETTLE_UNCHANGED = SETTLE.where(
+    _NOTIFICATIONS.c.status == bindparam("seen_status"),
+    _NOTIFICATIONS.c.created_at == bindparam("seen_created_at"),
+)
+
+
+def settled_values(status: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The columns a settle writes: the status, and when it was sent."""
     extra = {"sent_at": utcnow()} if status == "sent" else {}
-    return update(table_of(Notification)).where(where).values(status=status, **values, **extra)
+    return {"status": status, **values, **extra}

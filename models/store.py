@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
@@ -30,7 +31,11 @@ def make_engine(database_url: str) -> Engine:
 def upsert_for(bind: Session | Connection) -> Any:
     """The dialect's INSERT, the one with ON CONFLICT (PostgreSQL in production, SQLite in
     unit tests)."""
-    return postgresql.insert if core(bind).dialect.name == "postgresql" else sqlite.insert
+    return upsert_of(core(bind).dialect.name)
+
+
+def upsert_of(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def insert_ignore(bind: Session | Connection, model: Any, values: dict[str, Any]) -> bool:
@@ -40,9 +45,16 @@ def insert_ignore(bind: Session | Connection, model: Any, values: dict[str, Any]
     `postgresql://` URL once it is installed) the dialect adds RETURNING for the primary key and
     the cursor's rowcount is -1, which would make every duplicate look new.
     """
-    table = table_of(model)
-    stmt = upsert_for(bind)(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-    return core(bind).execute(stmt).first() is not None
+    conn = core(bind)
+    statement = _insert_ignore(conn.dialect.name, table_of(model))
+    return conn.execute(statement, values).first() is not None
+
+
+@cache
+def _insert_ignore(dialect: str, table: Table) -> Any:
+    # Built once, the values passed at execution: building the statement and its cache key
+    # for every row cost more CPU than running it (benchmarks/ledger_writes.py).
+    return upsert_of(dialect)(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def table_of(model: Any) -> Table:

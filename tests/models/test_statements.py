@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from models.channel_store import ChannelStore, opted_out
+from models.channel_store import ChannelStore
 from models.ledger import Attempt, Notification, utcnow
 from models.notification_store import NotificationStore, Refusal
 from models.store import Ledger, make_engine
@@ -109,7 +109,7 @@ def test_an_opted_out_address_is_claimed_as_opted_out_in_one_go(ledger: Ledger) 
     sent: dict[str, str] = {}
     for address in ("gone@example.com", "here@example.com"):
         key = f"dunning-{invoice}:{address}"
-        refusal = Refusal(opted_out("email", address), "unsubscribed")
+        refusal = Refusal("email", address, "unsubscribed")
         claimed, row = store.claim(
             1, unless=refusal, invoice_id=invoice, dedupe_key=key, template="t"
         )
