@@ -196,7 +196,7 @@ class EmailActivities:
             self.notifications.settle(input.dedupe_key, "failed_retryable", error=str(exc))
             raise SendGridRetryableError(f"SendGrid unreachable: {exc.reason}") from exc
         message_id = response.headers.get("X-Message-Id") if response.headers else None
-        self.notifications.settle(input.dedupe_key, "sent", provider_message_id=message_id)
+        self.notifications.settle_sent(input.dedupe_key, message_id)
         return SendEmailResult(
             dedupe_key=input.dedupe_key, status="sent", provider_message_id=message_id
         )

@@ -131,6 +131,20 @@ class NotificationStore:
     def settle(self, dedupe_key: str, status: str, **values: Any) -> None:
         self._settle(SETTLE, {"settle_key": dedupe_key}, status, values)
 
+    def settle_sent(self, dedupe_key: str, provider_message_id: str | None) -> None:
+        """Settle as `sent` the message this attempt claimed and the provider just accepted,
+        without holding up the case (models/later.py): the write lands a moment later. Only
+        while the row is still `claimed` (or `uncertain`: an attempt that found the claim
+        unsettled meanwhile is asking the provider), so it never undoes a delivery report.
+        Lost with the worker, it is mended as any unsettled claim is (the claim sweep)."""
+        params = {
+            "settle_key": dedupe_key,
+            **settled_values("sent", {"provider_message_id": provider_message_id}),
+        }
+        self.statements.run_later(
+            lambda conn: conn.execute(SETTLE_ACCEPTED, params), f"the sent settle of {dedupe_key}"
+        )
+
     def _settle(self, statement: Any, where: dict[str, Any], status: str, values: Any) -> bool:
         # One UPDATE to fixed values, in autocommit (models.store.Statements).
         params = {**where, **settled_values(status, values)}
@@ -214,6 +228,7 @@ _NOTIFICATIONS = table_of(Notification)
 # Settle a message by its key; or only if no attempt touched it since it was read (its status
 # and claim time as seen). The new values are passed at execution (`settled_values`).
 SETTLE = update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.dedupe_key == bindparam("settle_key"))
+SETTLE_ACCEPTED = SETTLE.where(_NOTIFICATIONS.c.status.in_(("claimed", "uncertain")))
 SETTLE_UNCHANGED = SETTLE.where(
     _NOTIFICATIONS.c.status == bindparam("seen_status"),
     _NOTIFICATIONS.c.created_at == bindparam("seen_created_at"),

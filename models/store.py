@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.later import NO_WAIT, run_later, wait_for_writes
 from models.ledger import Attempt, Case, CaseOutcome, SupportAction, utcnow
 
 
@@ -91,11 +92,20 @@ class Statements:
         self._open: Callable[[], AbstractContextManager[Connection]] = engine.begin
         if engine.dialect.name == "postgresql":
             own = create_engine(
-                engine.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=10,
+                max_overflow=10,
+                execution_options={NO_WAIT: True},
             )
+
             # Its connections close with the session's pool (tests and benchmarks drop their
-            # databases right after).
-            event.listen(engine, "engine_disposed", lambda _: own.dispose())
+            # databases right after), once the writes still on their way have landed.
+            def dispose(_: Engine) -> None:
+                wait_for_writes()
+                own.dispose()
+
+            event.listen(engine, "engine_disposed", dispose)
             self.engine, self._open = own, own.connect
 
     def run(self, work: Callable[[Connection], T]) -> T:
@@ -107,6 +117,14 @@ class Statements:
                 raise
         with self._open() as conn:  # the pool was invalidated: a fresh connection
             return work(conn)
+
+    def run_later(self, work: Callable[[Connection], object], what: str) -> None:
+        """`run`, on the later-writes thread (models/later.py), for a write the case need not
+        wait for. In line on SQLite (the dev ledger), whose single writer gains nothing."""
+        if self.engine.dialect.name != "postgresql":
+            self.run(work)
+        else:
+            run_later(lambda: self.run(work), what)
 
 
 _STATEMENTS: WeakKeyDictionary[Engine, Statements] = WeakKeyDictionary()

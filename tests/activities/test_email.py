@@ -186,8 +186,8 @@ def test_a_crash_after_sendgrid_took_it_records_sent_without_resending(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with monkeypatch.context() as patch:
-        # The worker dies after SendGrid's 202, before the outcome is committed.
-        patch.setattr(NotificationStore, "settle", killed)
+        # The worker dies after SendGrid's 202, before its sent settle lands (models/later.py).
+        patch.setattr(NotificationStore, "settle_sent", killed)
         with pytest.raises(WorkerKilled):
             run(email_activities, message)
     assert row(ledger, message.dedupe_key).status == "claimed"
