@@ -8,6 +8,7 @@ may not serve, so its failure is logged and the case goes on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import stripe
@@ -16,7 +17,7 @@ from temporalio import activity
 from activities.failures import compact_failures
 from activities.segments import policy_named, segment_for
 from activities.stripe_client import charge_idempotency_key
-from activities.stripe_last_look import settled_outcome, untried_card
+from activities.stripe_last_look import last_look, settled_outcome, untried_card
 from activities.stripe_subscriptions import cancel_subscription
 from models.activities import (
     FinalActionInput,
@@ -63,11 +64,14 @@ class StripeActivities:
         self.quiet_hours = quiet_hours
         # Told to each case as it opens (and so recorded in its history).
         self.case_event_channels = list(case_event_channels)
+        # The ledger's reads that need nothing from Stripe run beside its calls.
+        self.beside = ThreadPoolExecutor(max_workers=4, thread_name_prefix="beside-stripe")
 
     @activity.defn(name="get_invoice_context")
     @compact_failures
     def get_invoice_context(self, input: InvoiceContextInput) -> InvoiceContextResult:
         policy = policy_named(input.policy, self.default_policy)
+        preferences = self.beside.submit(self.preferences.get, input.customer_id)
         invoice = self.client.v1.invoices.retrieve(
             input.invoice_id, params={"expand": ["customer"]}
         )
@@ -122,7 +126,7 @@ class StripeActivities:
             stripe_event_id=input.stripe_event_id,
             opened_at=input.opened_at,
         )
-        prefs = self.preferences.get(input.customer_id)
+        prefs = preferences.result()
         return InvoiceContextResult(
             invoice_status=status,  # type: ignore[arg-type]
             customer_name=name,
@@ -246,7 +250,7 @@ class StripeActivities:
             action = "leave_past_due"
         # The last look, right before acting: a customer who paid is never canceled, and a
         # default card the case never charged is charged first (nothing is done here then).
-        invoice = self.client.v1.invoices.retrieve(input.invoice_id)
+        invoice = last_look(self.client, input)
         settled = settled_outcome(invoice, input, action)
         if settled is not None:
             return settled

@@ -15,23 +15,32 @@ from models.stripe_reads import get, object_id
 log = logging.getLogger("dunning.stripe")
 
 
+def last_look(client: stripe.StripeClient, input: FinalActionInput) -> Any:
+    """The invoice, read right before the final action; with its customer expanded when the
+    action looks for an untried card (`known_cards`): one request for both."""
+    if input.known_cards is None:
+        return client.v1.invoices.retrieve(input.invoice_id)
+    return client.v1.invoices.retrieve(input.invoice_id, params={"expand": ["customer"]})
+
+
 def untried_card(client: stripe.StripeClient, invoice: Any, input: FinalActionInput) -> str | None:
     """The customer's default card, if open and the case never charged it (`known_cards`).
-    A customer that cannot be read (an implementation without the route) means no such card;
-    an outage or a rate limit raises instead, as nothing has been done yet: Temporal retries
-    the activity rather than cancel past a card the customer may just have set."""
+    The customer comes expanded in the invoice, else is read: one that cannot be read (an
+    implementation without the route) means no such card; an outage or a rate limit raises
+    instead, as nothing has been done yet: Temporal retries the activity rather than cancel
+    past a card the customer may just have set."""
     if input.known_cards is None or invoice.status != "open":
         return None
-    customer_id = input.customer_id or object_id(get(invoice, "customer"))
-    if not customer_id:
-        return None
-    try:
-        customer = client.v1.customers.retrieve(customer_id)
-    except stripe.StripeError as exc:
-        if transient(exc):
-            raise
-        log.warning("Last look without the customer: %s %s", exc.http_status, exc.code)
-        return None
+    customer = get(invoice, "customer")
+    customer_id = input.customer_id or object_id(customer)
+    if isinstance(customer, str | None) and customer_id:  # not expanded
+        try:
+            customer = client.v1.customers.retrieve(customer_id)
+        except stripe.StripeError as exc:
+            if transient(exc):
+                raise
+            log.warning("Last look without the customer: %s %s", exc.http_status, exc.code)
+            return None
     card = object_id(get(customer, "invoice_settings", "default_payment_method"))
     return card if card and card not in input.known_cards else None
 

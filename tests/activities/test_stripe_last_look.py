@@ -3,13 +3,34 @@ invoice whose customer set a card the case never charged is left alone, the card
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import stripe
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import stripe_billing
 from activities.stripe_billing import StripeActivities
 from models.activities import FinalActionInput
 from tests.standin_control import INSUFFICIENT, FailedInvoice, StripeControl
+
+
+@pytest.fixture
+def no_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Stripe implementation that ignores `expand[]`: the customer must be read apart."""
+
+    def unexpanded(client: stripe.StripeClient, input: FinalActionInput) -> Any:
+        return client.v1.invoices.retrieve(input.invoice_id)
+
+    monkeypatch.setattr(stripe_billing, "last_look", unexpanded)
+
+
+def customer_reads(stripe_control: StripeControl, case: FailedInvoice) -> int:
+    return sum(
+        r["method"] == "GET" and r["path"].endswith(f"/customers/{case.customer}")
+        for r in stripe_control.requests()
+    )
 
 
 def cancel(case: FailedInvoice, known_cards: list[str] | None) -> FinalActionInput:
@@ -39,9 +60,24 @@ def test_a_default_card_the_case_never_charged_is_named_and_nothing_is_canceled(
 ) -> None:
     case = stripe_control.failed_invoice(INSUFFICIENT)
     card = new_default_card(stripe_control, case)
+    reads = customer_reads(stripe_control, case)
     result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
     assert (result.outcome, result.untried_card) == (None, card)
     assert not canceled(stripe_control, case)
+    # The customer came expanded in the invoice: one request for both.
+    assert customer_reads(stripe_control, case) == reads
+
+
+@pytest.mark.usefixtures("no_expansion")
+def test_without_expansion_the_customer_is_read_apart(
+    stripe_activities: StripeActivities, stripe_control: StripeControl
+) -> None:
+    case = stripe_control.failed_invoice(INSUFFICIENT)
+    card = new_default_card(stripe_control, case)
+    reads = customer_reads(stripe_control, case)
+    result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
+    assert (result.outcome, result.untried_card) == (None, card)
+    assert customer_reads(stripe_control, case) == reads + 1
 
 
 @pytest.mark.parametrize("look", [True, False], ids=["charged-before", "no-look"])
@@ -56,6 +92,7 @@ def test_a_known_card_or_no_look_goes_on_to_the_action(
     assert canceled(stripe_control, case)
 
 
+@pytest.mark.usefixtures("no_expansion")
 def test_a_customer_that_cannot_be_read_means_no_card_to_try(
     stripe_activities: StripeActivities, stripe_control: StripeControl
 ) -> None:
@@ -78,6 +115,7 @@ def test_a_paid_invoice_is_recovered_before_any_card_is_looked_at(
     assert not canceled(stripe_control, case)
 
 
+@pytest.mark.usefixtures("no_expansion")
 def test_an_outage_on_the_customer_read_is_retried_not_acted_past(
     stripe_activities: StripeActivities, stripe_control: StripeControl
 ) -> None:
