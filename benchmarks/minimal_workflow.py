@@ -1,7 +1,9 @@
 """The baseline for benchmarks/cases.py: the same schedule and activities, nothing else.
 
 No ledger writes (a no-op ledger), no search attributes, no current details, no summaries,
-no support handlers: what a bare-bones dunning loop costs on the same machine.
+no support handlers: what a bare-bones dunning loop costs on the same machine. It sends the
+messages the DunningWorkflow sends: each step's, the ask for a new card at once after a
+decline that needs one, and the closing email (recovered, or canceled).
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class MinimalDunningWorkflow:
         )
         policy, started, attempts = context.policy, workflow.now(), 0
         hard = input.decline_code in policy.declines.new_payment_method
+        email = Emailer(input, context.customer_email)
+        if hard:  # the customer is asked for a new card at once
+            await email.send("payment_failed", "ask")
         for index, step in enumerate(policy.steps):
             await pause_until(started + step.offset)
             if step.retry and not hard and attempts < policy.max_attempts:
@@ -77,21 +82,10 @@ class MinimalDunningWorkflow:
                     **OPTIONS,
                 )
                 if result.outcome == "succeeded":
+                    await email.send("recovered", "recovered")
                     return "recovered"
             if step.template:
-                await workflow.execute_activity_method(
-                    EmailActivities.send_email,
-                    SendEmailInput(
-                        invoice_id=input.invoice_id,
-                        dedupe_key=f"min-{input.invoice_id}:{index}",
-                        template=step.template,
-                        to_email=context.customer_email,
-                        customer_id=input.customer_id,
-                        amount_due=input.amount_due,
-                        currency=input.currency,
-                    ),
-                    **OPTIONS,
-                )
+                await email.send(step.template, str(index))
         await pause_until(started + policy.final.after)
         await workflow.execute_activity_method(
             StripeActivities.apply_final_action,
@@ -104,4 +98,25 @@ class MinimalDunningWorkflow:
             ),
             **OPTIONS,
         )
+        await email.send("canceled", "final")
         return "canceled"
+
+
+class Emailer:
+    def __init__(self, input: DunningInput, to_email: str | None) -> None:
+        self.input, self.to_email = input, to_email
+
+    async def send(self, template: Any, key: str) -> None:
+        await workflow.execute_activity_method(
+            EmailActivities.send_email,
+            SendEmailInput(
+                invoice_id=self.input.invoice_id,
+                dedupe_key=f"min-{self.input.invoice_id}:{key}",
+                template=template,
+                to_email=self.to_email,
+                customer_id=self.input.customer_id,
+                amount_due=self.input.amount_due,
+                currency=self.input.currency,
+            ),
+            **OPTIONS,
+        )
