@@ -44,6 +44,10 @@ from models.stripe_reads import (
 from policies.rules import RuleSet
 from policies.schema import Channel
 
+# The ledger's reads that need nothing from Stripe run beside its calls, not after them: a
+# round trip off the case's opening. Shared by every StripeActivities of the process.
+BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="beside-stripe")
+
 
 class StripeActivities:
     def __init__(
@@ -64,14 +68,12 @@ class StripeActivities:
         self.quiet_hours = quiet_hours
         # Told to each case as it opens (and so recorded in its history).
         self.case_event_channels = list(case_event_channels)
-        # The ledger's reads that need nothing from Stripe run beside its calls.
-        self.beside = ThreadPoolExecutor(max_workers=4, thread_name_prefix="beside-stripe")
 
     @activity.defn(name="get_invoice_context")
     @compact_failures
     def get_invoice_context(self, input: InvoiceContextInput) -> InvoiceContextResult:
         policy = policy_named(input.policy, self.default_policy)
-        preferences = self.beside.submit(self.preferences.get, input.customer_id)
+        preferences = BESIDE.submit(self.preferences.get, input.customer_id)
         invoice = self.client.v1.invoices.retrieve(
             input.invoice_id, params={"expand": ["customer"]}
         )
