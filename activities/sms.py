@@ -157,7 +157,9 @@ class SmsActivities:
             # Nothing reached Twilio (connection refused, DNS): safe to send again.
             self.notifications.settle(key, "failed_retryable", error=str(exc)[:500])
             raise TwilioRetryableError(f"Twilio unreachable: {type(exc).__name__}") from exc
-        self.notifications.settle_sent(key, message.sid)
+        # In line, not later (models/later.py): Twilio's status callbacks name the message by
+        # its SID, which this settle writes, and a callback may come within milliseconds.
+        self.notifications.settle(key, "sent", provider_message_id=message.sid)
         return self._result(key, "sent", message.sid)
 
     def _failed(self, key: str, phone: str, exc: TwilioRestException) -> NotificationResult:

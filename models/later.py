@@ -1,8 +1,8 @@
 """Ledger writes that need not hold up a case: they run on a thread of their own while the
 activity that asked for them returns.
 
-Only writes whose loss the ledger mends by itself come here: a message's `sent` settle once
-the provider accepted it (models/notification_store.py). Should the worker die before it
+Only writes whose loss the ledger mends by itself come here: an email's `sent` settle once
+SendGrid accepted it (models/notification_store.py). Should the worker die before it
 lands, the claim stays `claimed`, as after a crash between the provider's answer and a settle
 made in line, and the claim sweep settles it from the provider's records
 (models/claim_sweep.py). A settle in line costs a case one database round trip per message

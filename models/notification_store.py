@@ -132,8 +132,9 @@ class NotificationStore:
         self._settle(SETTLE, {"settle_key": dedupe_key}, status, values)
 
     def settle_sent(self, dedupe_key: str, provider_message_id: str | None) -> None:
-        """Settle as `sent` the message this attempt claimed and the provider just accepted,
-        without holding up the case (models/later.py): the write lands a moment later. Only
+        """Settle as `sent` the email this attempt claimed and SendGrid just accepted, without
+        holding up the case (models/later.py): the write lands a moment later, long before
+        SendGrid's Event Webhook names the message (it posts its events in batches). Only
         while the row is still `claimed` (or `uncertain`: an attempt that found the claim
         unsettled meanwhile is asking the provider), so it never undoes a delivery report.
         Lost with the worker, it is mended as any unsettled claim is (the claim sweep)."""
