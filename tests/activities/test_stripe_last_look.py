@@ -16,14 +16,18 @@ from models.activities import FinalActionInput
 from tests.standin_control import INSUFFICIENT, FailedInvoice, StripeControl
 
 
-@pytest.fixture
-def no_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
+def ignore_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Stripe implementation that ignores `expand[]`: the customer must be read apart."""
 
     def unexpanded(client: stripe.StripeClient, input: FinalActionInput) -> Any:
         return client.v1.invoices.retrieve(input.invoice_id)
 
     monkeypatch.setattr(stripe_billing, "last_look", unexpanded)
+
+
+@pytest.fixture
+def no_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
+    ignore_expansion(monkeypatch)
 
 
 def customer_reads(stripe_control: StripeControl, case: FailedInvoice) -> int:
@@ -55,29 +59,24 @@ def canceled(stripe_control: StripeControl, case: FailedInvoice) -> bool:
     return stripe_control.sdk.v1.subscriptions.retrieve(case.subscription).status == "canceled"
 
 
+@pytest.mark.parametrize("expands", [True, False], ids=["expanded", "read-apart"])
 def test_a_default_card_the_case_never_charged_is_named_and_nothing_is_canceled(
-    stripe_activities: StripeActivities, stripe_control: StripeControl
+    stripe_activities: StripeActivities,
+    stripe_control: StripeControl,
+    monkeypatch: pytest.MonkeyPatch,
+    expands: bool,
 ) -> None:
+    """The customer comes expanded in the invoice (one request for both); from an
+    implementation that ignores `expand[]`, it is read apart."""
+    if not expands:
+        ignore_expansion(monkeypatch)
     case = stripe_control.failed_invoice(INSUFFICIENT)
     card = new_default_card(stripe_control, case)
     reads = customer_reads(stripe_control, case)
     result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
     assert (result.outcome, result.untried_card) == (None, card)
     assert not canceled(stripe_control, case)
-    # The customer came expanded in the invoice: one request for both.
-    assert customer_reads(stripe_control, case) == reads
-
-
-@pytest.mark.usefixtures("no_expansion")
-def test_without_expansion_the_customer_is_read_apart(
-    stripe_activities: StripeActivities, stripe_control: StripeControl
-) -> None:
-    case = stripe_control.failed_invoice(INSUFFICIENT)
-    card = new_default_card(stripe_control, case)
-    reads = customer_reads(stripe_control, case)
-    result = ActivityEnvironment().run(stripe_activities.apply_final_action, cancel(case, []))
-    assert (result.outcome, result.untried_card) == (None, card)
-    assert customer_reads(stripe_control, case) == reads + 1
+    assert customer_reads(stripe_control, case) == reads + (0 if expands else 1)
 
 
 @pytest.mark.parametrize("look", [True, False], ids=["charged-before", "no-look"])
