@@ -211,21 +211,22 @@ def fresh_claim(
     return None if row is None else Notification(**row._mapping)
 
 
+_NOTIFICATIONS = table_of(Notification)
+
+
 @cache
 def _claim(dialect: str, refusing: bool) -> Any:
     # Built once per dialect, the values passed at execution: building the INSERT and its
     # cache key for every message cost more of the worker's CPU than running it.
-    table = table_of(Notification)
-    insert = upsert_of(dialect)(table)
+    insert = upsert_of(dialect)(_NOTIFICATIONS)
     if refusing:
         insert = insert.values(
             status=case((OPTED_OUT, "opted_out"), else_="claimed"),
             error=case((OPTED_OUT, bindparam("optout_reason")), else_=null()),
         )
-    return insert.on_conflict_do_nothing().returning(*table.c)
+    return insert.on_conflict_do_nothing().returning(*_NOTIFICATIONS.c)
 
 
-_NOTIFICATIONS = table_of(Notification)
 # Settle a message by its key; or only if no attempt touched it since it was read (its status
 # and claim time as seen). The new values are passed at execution (`settled_values`).
 SETTLE = update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.dedupe_key == bindparam("settle_key"))
